@@ -1,0 +1,46 @@
+"""hiergen: a two-stage synthetic EHR generator.
+
+Stage 1 generates visits as ICD-9-CM category sequences conditioned on age and sex; Stage 2
+draws a full code inside each category with a compiled alias-method sampler.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from hiergen.cohort import Cohort
+from hiergen.errors import DataError, HiergenError, ModelError, PluginError
+from hiergen.hierarchy import Hierarchy
+from hiergen.plugins.markers import hookimpl
+
+try:
+    __version__ = version("hiergen")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "CategoryIndex",
+    "Cohort",
+    "DataError",
+    "HiergenError",
+    "Hierarchy",
+    "ModelError",
+    "PluginError",
+    "__version__",
+    "hookimpl",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The compiled module is loaded on first use so that pure-Python parts import without it.
+    if name == "CategoryIndex":
+        try:
+            from hiergen._core import CategoryIndex
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "hiergen._core, the compiled extension, is missing: install hiergen with "
+                "`pip install .` (a C++17 compiler is needed) rather than importing the source tree"
+            ) from exc
+        return CategoryIndex
+    raise AttributeError(f"module 'hiergen' has no attribute {name!r}")

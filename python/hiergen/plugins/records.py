@@ -1,0 +1,112 @@
+"""Typed records that plugins return from the ``hiergen_*`` hooks.
+
+Each hook returns a list of these frozen records; every record has a unique ``name`` within
+its kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    import click
+
+    from hiergen.cohort import Cohort
+    from hiergen.hierarchy import Hierarchy
+
+
+@dataclass(frozen=True, eq=False)
+class CodeWeights:
+    """Stage-2 weight tables returned by a weighting strategy, aligned with a hierarchy's codes.
+
+    Attributes:
+        weights: float64 array ``(n_strata, n_codes)``; row ``s`` is the table of stratum ``s``.
+            One row means no stratification. With :data:`hiergen.demographics.N_STRATA` rows,
+            row ``s`` is the sex x age-band stratum of :func:`hiergen.demographics.stratum`.
+        params: the parameters used, stored with the model.
+    """
+
+    weights: npt.NDArray[np.float64]
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def stratified(self) -> bool:
+        return bool(self.weights.shape[0] > 1)
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """A Stage-1 generator class (implements :class:`hiergen.generators.Stage1Generator`)."""
+
+    name: str
+    cls: type
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WeightingSpec:
+    """A Stage-2 weighting strategy: ``build(hierarchy, cohort, **params) -> CodeWeights``.
+
+    The strategy returns plain arrays and never touches the compiled module.
+    """
+
+    name: str
+    build: Callable[..., CodeWeights]
+    description: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoaderSpec:
+    """A data loader: ``load(path, *, strict=False, **options) -> (Cohort, LoadReport)``."""
+
+    name: str
+    load: Callable[..., tuple[Cohort, Any]]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class WriterSpec:
+    """An output writer; ``factory(out_dir, **options)`` returns an object with
+    ``write_shard(index, table) -> list[Path]`` and ``finalize(manifest) -> None``."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    extension: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """An evaluation metric: ``compute(real, synthetic, **options) -> dict[str, float]``."""
+
+    name: str
+    compute: Callable[..., Mapping[str, float]]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A CLI subcommand added to ``hiergen``."""
+
+    name: str
+    command: click.Command
+    description: str = ""
+
+
+__all__ = [
+    "CodeWeights",
+    "CommandSpec",
+    "GeneratorSpec",
+    "LoaderSpec",
+    "MetricSpec",
+    "WeightingSpec",
+    "WriterSpec",
+]
+
+
