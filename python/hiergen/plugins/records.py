@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import click
 
     from hiergen.cohort import Cohort
-    from hiergen.hierarchy import Hierarchy
 
 
 @dataclass(frozen=True, eq=False)
