@@ -1,0 +1,197 @@
+"""Stage-1 generators on the NHDS 2010 protocol: training time, held-out NLL, throughput.
+
+Protocol (see ../shared/BENCHMARKS.md): NHDS 2010 split 80/20 by record (one visit per
+record) with seed 0; train on the 80%; score the per-token negative log-likelihood of the 20%
+(tokens = category tokens + one end marker per visit); generate patients with the held-out
+ages and sexes (tiled to ``--n-sample``) and time it; score the category pair R2 of as many
+synthetic visits as the 20% holds against the 20%, next to its ceiling (the training visits)
+and floor (categories drawn independently at their marginal rates with held-out visit sizes).
+
+The baseline measured in the same run is that floor model: its throughput and NLL are the
+reference for the ratios.
+
+Run: ``PYTHONPATH=python .venv/bin/python benchmarks/bench_generators.py``.
+To add a generator (e.g. the torch plugin's lstm/transformer), append to ``GENERATORS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from hiergen.cohort import Cohort
+from hiergen.hierarchy import Hierarchy
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nhds2010"
+
+
+def _markov(**kwargs: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        from hiergen.generators.markov import MarkovGenerator
+
+        return MarkovGenerator(**kwargs)
+
+    return make
+
+
+#: (label, factory). Torch generators go here, e.g.
+#: ("transformer d=128 L=2", lambda: TransformerGenerator(d_model=128, n_layers=2, ...)).
+GENERATORS: list[tuple[str, Callable[[], Any]]] = [
+    ("markov (order 2, default)", _markov()),
+    ("markov (order 1)", _markov(order=1, smoothing=1.0)),
+]
+
+
+# --- the floor model (baseline) ------------------------------------------------------------
+class IndependentBaseline:
+    """Visit lengths from their empirical distribution, categories i.i.d. at marginal rates
+    (no conditioning); the floor of the fidelity metrics and the speed reference."""
+
+    def fit(self, cohort: Cohort, hierarchy: Hierarchy) -> None:
+        cats = cohort.category_ids_in(hierarchy)
+        self.n_categories = hierarchy.n_categories
+        self.cat_cdf = np.cumsum(np.bincount(cats, minlength=hierarchy.n_categories))
+        self.len_cdf = np.cumsum(np.bincount(cohort.visit_lengths))
+        self.p_cat = np.diff(self.cat_cdf, prepend=0) / self.cat_cdf[-1]
+        self.p_len = np.diff(self.len_cdf, prepend=0) / self.len_cdf[-1]
+
+    def sample_visits(self, n: int, seed: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[Any]]:
+        rng = np.random.default_rng(seed)
+        lengths = np.searchsorted(self.len_cdf, rng.random(n) * self.len_cdf[-1], side="right")
+        total = int(lengths.sum())
+        cats = np.searchsorted(self.cat_cdf, rng.random(total) * self.cat_cdf[-1], side="right")
+        vo = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(lengths, out=vo[1:])
+        return vo, cats
+
+    def nll(self, cohort: Cohort, hierarchy: Hierarchy) -> float:
+        eps = 1e-6
+        cats = cohort.category_ids_in(hierarchy)
+        lengths = cohort.visit_lengths
+        inside = lengths < self.p_len.size
+        p_len = np.where(inside, self.p_len[np.minimum(lengths, self.p_len.size - 1)], 0.0)
+        total = -np.log((1 - eps) * self.p_cat[cats] + eps / self.n_categories).sum()
+        total += -np.log((1 - eps) * p_len + eps * np.exp2(-(lengths + 1.0))).sum()
+        return float(total / (cats.size + lengths.size))
+
+
+# --- fidelity: category pair R2 --------------------------------------------------------
+def prevalences(
+    visit_offsets: npt.NDArray[np.int64], cats: npt.NDArray[Any], n_categories: int
+) -> tuple[npt.NDArray[np.float64], dict[int, float]]:
+    """Per-visit prevalence of each category and of each unordered pair of distinct ones."""
+    lengths = np.diff(visit_offsets)
+    n = lengths.size
+    width = int(lengths.max())
+    mat = np.full((n, width), -1, dtype=np.int64)
+    mat[np.arange(width) < lengths[:, None]] = cats
+    mat.sort(axis=1)
+    dup = np.zeros_like(mat, dtype=bool)
+    dup[:, 1:] = mat[:, 1:] == mat[:, :-1]
+    mat[dup] = -1  # keep distinct categories only
+    present = mat[mat >= 0]
+    uni = np.bincount(present, minlength=n_categories) / n
+    c = np.int64(n_categories)
+    keys = []
+    for i in range(width):
+        for j in range(i + 1, width):
+            a, b = mat[:, i], mat[:, j]
+            ok = (a >= 0) & (b >= 0)
+            keys.append(np.minimum(a, b)[ok] * c + np.maximum(a, b)[ok])
+    pk, pc = np.unique(np.concatenate(keys), return_counts=True)
+    return uni, dict(zip(pk.tolist(), (pc / n).tolist(), strict=True))
+
+
+def r2(truth: npt.NDArray[np.float64], pred: npt.NDArray[np.float64]) -> float:
+    return float(1 - ((truth - pred) ** 2).sum() / ((truth - truth.mean()) ** 2).sum())
+
+
+def pair_r2(real: dict[int, float], fake: dict[int, float]) -> float:
+    keys = sorted(set(real) | set(fake))
+    truth = np.array([real.get(k, 0.0) for k in keys])
+    return r2(truth, np.array([fake.get(k, 0.0) for k in keys]))
+
+
+# --- the run ---------------------------------------------------------------------------
+def load_nhds(folder: Path) -> Cohort:
+    from hiergen.loaders.nhds import load_nhds as load
+
+    return load(folder / "NHDS10.PU.txt.bz2")[0]
+
+
+def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of NHDS10.PU.txt.bz2")
+    ap.add_argument("--n-sample", type=int, default=200_000, help="patients per timed sample")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
+    args = ap.parse_args(argv)
+    if not (args.data / "NHDS10.PU.txt.bz2").exists():
+        print(f"NHDS 2010 not found under {args.data}; nothing to measure", file=sys.stderr)
+        return 1
+
+    real = load_nhds(args.data)
+    hierarchy = Hierarchy.from_codes(real.vocab)
+    train, held = real.split(0.2, seed=0)
+    c = hierarchy.n_categories
+    print(
+        f"NHDS 2010: {train.n_visits:,} training / {held.n_visits:,} held-out visits, "
+        f"{c:,} categories; sampling {args.n_sample:,} patients, median of {args.repeats}"
+    )
+    reps = -(-args.n_sample // held.n_patients)
+    first = held.patient_offsets[:-1]
+    age = np.tile(held.age[first], reps)[: args.n_sample]
+    sex = np.tile(held.sex[first], reps)[: args.n_sample]
+    real_uni, real_pairs = prevalences(held.visit_offsets, held.category_ids_in(hierarchy), c)
+    train_pairs = prevalences(train.visit_offsets, train.category_ids_in(hierarchy), c)[1]
+    ceiling = pair_r2(real_pairs, train_pairs)
+
+    base = IndependentBaseline()
+    base_fit, _ = timed(lambda: base.fit(train, hierarchy), args.repeats)
+    base_nll = base.nll(held, hierarchy)
+    base_t, _ = timed(lambda: base.sample_visits(args.n_sample, 0), args.repeats)
+    vo, cats = base.sample_visits(held.n_visits, 1)
+    floor = pair_r2(real_pairs, prevalences(vo, cats, c)[1])
+    rows = [("floor: independent categories", base_fit, base_nll, args.n_sample / base_t, floor)]
+
+    for label, make in GENERATORS:
+        gen = make()
+        fit_t, _ = timed(lambda gen=gen: gen.fit(train, hierarchy, seed=0), args.repeats)
+        total, n_tokens = gen.log_likelihood(held)
+        sample_t, _ = timed(lambda gen=gen: gen.sample(age, sex, seed=0), args.repeats)
+        out = gen.sample(held.age[first], held.sex[first], seed=1)
+        score = pair_r2(real_pairs, prevalences(out.visit_offsets, out.categories, c)[1])
+        rows.append((label, fit_t, total / n_tokens, args.n_sample / sample_t, score))
+
+    print()
+    print("| generator | train s | held-out NLL/token | patients/s | x floor speed "
+          "| category pair R2 | gap closed |")
+    print("|---|---|---|---|---|---|---|")
+    base_rate = rows[0][3]
+    for label, fit_t, nll, rate, score in rows:
+        gap = (score - floor) / (ceiling - floor)
+        print(
+            f"| {label} | {fit_t:.2f} | {nll:.4f} | {rate:,.0f} | {rate / base_rate:.2f} "
+            f"| {score:.3f} | {gap:.0%} |"
+        )
+    print(f"| ceiling: training visits vs held-out | | | | | {ceiling:.3f} | 100% |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,397 @@
+"""Tests of the markov Stage-1 generator: conditioning, diversity, sampling law, likelihood,
+checkpoints, and NHDS 2010 when ../shared/data is present."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hiergen.cohort import Cohort
+from hiergen.demographics import stratum
+from hiergen.errors import DataError, ModelError
+from hiergen.generators.base import CategoryPatients
+from hiergen.generators.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
+from hiergen.generators.markov import MarkovGenerator
+from hiergen.generators.markov_tables import HashIndex
+from hiergen.hierarchy import Hierarchy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_generator_contract import (
+    FEMALE_ONLY,
+    MALE_ONLY,
+    NEWBORN_ONLY,
+    OLD_ONLY,
+    make_cohort,
+    make_hierarchy,
+)
+
+
+@cache
+def cohort() -> Cohort:
+    return make_cohort(1500, seed=11)
+
+
+@cache
+def fitted(order: int = 2) -> MarkovGenerator:
+    gen = MarkovGenerator(order=order)
+    gen.fit(cohort(), make_hierarchy())
+    return gen
+
+
+def ids(hierarchy: Hierarchy, cats: tuple[str, ...]) -> np.ndarray:
+    return np.array([hierarchy.category_id(c) for c in cats])
+
+
+def visit_sets(out: CategoryPatients) -> list[set[int]]:
+    return [
+        set(out.categories[out.visit_offsets[v] : out.visit_offsets[v + 1]].tolist())
+        for v in range(out.n_visits)
+    ]
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_sex_only_categories_never_cross(order: int) -> None:
+    gen = fitted(order)
+    h = make_hierarchy()
+    n = 4000
+    ages = np.tile([0.2, 10.0, 30.0, 50.0, 70.0, 85.0], n // 6 + 1)[:n]
+    men = gen.sample(ages, np.zeros(n, dtype=np.int8), seed=1)
+    women = gen.sample(ages, np.ones(n, dtype=np.int8), seed=2)
+    assert not np.isin(men.categories, ids(h, FEMALE_ONLY)).any()
+    assert not np.isin(women.categories, ids(h, MALE_ONLY)).any()
+    # ... and they are generated for the sex that has them.
+    assert np.isin(women.categories, ids(h, FEMALE_ONLY)).sum() > 100
+    assert np.isin(men.categories, ids(h, MALE_ONLY)).sum() > 100
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_model_gives_sex_only_categories_zero_mass_for_the_other_sex(order: int) -> None:
+    """Exact check of the back-off chain: no level leaks a category across sexes."""
+    gen = fitted(order)
+    h = make_hierarchy()
+    table = gen._tables["transitions"]
+    for sex, banned in ((0, ids(h, FEMALE_ONLY)), (1, ids(h, MALE_ONLY))):
+        for age in (0.5, 10.0, 30.0, 50.0, 70.0, 90.0):
+            s = stratum([sex], [age])
+            for prev in range(h.n_categories + 1):
+                p1 = np.array([prev])
+                keys = gen._transition_keys(s, p1, p1)
+                p = table.distribution([int(k[0]) for k in keys])
+                assert p.sum() == pytest.approx(1.0)
+                assert (p[banned] == 0).all(), (sex, age, h.categories[prev % h.n_categories])
+
+
+def _share_of_visits_with(out: CategoryPatients, cat_ids: np.ndarray) -> float:
+    """Share of first visits (at the requested age) holding one of ``cat_ids``."""
+    sets = visit_sets(out)
+    return float(np.mean([bool(sets[v] & set(cat_ids.tolist())) for v in out.patient_offsets[:-1]]))
+
+
+def test_age_linked_prevalence_moves_with_age() -> None:
+    gen = fitted()
+    h = make_hierarchy()
+    n = 3000
+    sex = np.arange(n) % 2
+    by_age = {a: gen.sample(np.full(n, a), sex, seed=5) for a in (0.1, 30.0, 80.0)}
+    old = ids(h, OLD_ONLY)
+    newborn = ids(h, NEWBORN_ONLY)
+    # Training shares: old-only categories in about 60% of visits at 65+, never below 65.
+    assert _share_of_visits_with(by_age[80.0], old) > 0.4
+    assert _share_of_visits_with(by_age[30.0], old) < 0.02
+    assert _share_of_visits_with(by_age[0.1], newborn) > 0.9
+    assert _share_of_visits_with(by_age[30.0], newborn) < 0.02
+    # Later visits carry older ages (gaps of 0.5-3 years in training).
+    out = by_age[30.0]
+    nv = np.diff(out.patient_offsets)
+    later = np.ones(out.n_visits, dtype=bool)
+    later[out.patient_offsets[:-1]] = False
+    gaps = np.diff(out.visit_age)[later[1:]]
+    assert (nv > 1).any() and gaps.min() >= 0.5 - 1e-4 and gaps.max() <= 3.0 + 1e-4
+
+
+def test_diversity_close_to_training() -> None:
+    """Rules out mode collapse (the design page's 100 patients, 2 categories each)."""
+    gen = fitted()
+    real = cohort()
+    first = real.patient_offsets[:-1]
+    out = gen.sample(real.age[first], real.sex[first], seed=8)
+    real_lengths = real.visit_lengths.astype(float)
+    fake_lengths = np.diff(out.visit_offsets).astype(float)
+    se_len = real_lengths.std() * np.sqrt(1 / real_lengths.size + 1 / fake_lengths.size)
+    assert abs(fake_lengths.mean() - real_lengths.mean()) < 5 * se_len
+    assert np.unique(fake_lengths).size >= np.unique(real_lengths).size - 1
+    real_nv = real.visits_per_patient.astype(float)
+    fake_nv = np.diff(out.patient_offsets).astype(float)
+    se_nv = real_nv.std() * np.sqrt(2 / real_nv.size)
+    assert abs(fake_nv.mean() - real_nv.mean()) < 5 * se_nv
+    real_cats = np.unique(real.category_ids_in(make_hierarchy()))
+    assert np.unique(out.categories).size == real_cats.size
+    # Distinct category sets per visit: the generator does not repeat a few templates.
+    fake_sets = {tuple(sorted(s)) for s in visit_sets(out)}
+    real_cat = real.category_ids_in(make_hierarchy())
+    real_sets = {
+        tuple(sorted(set(real_cat[a:b].tolist())))
+        for a, b in zip(real.visit_offsets[:-1], real.visit_offsets[1:], strict=True)
+    }
+    assert len(fake_sets) > 0.8 * len(real_sets) * out.n_visits / real.n_visits
+
+
+def test_repeat_cap_follows_codes_per_category() -> None:
+    gen = fitted()
+    h = make_hierarchy()
+    cap = np.diff(h.offsets)
+    out = gen.sample(np.linspace(0, 90, 3000), np.arange(3000) % 2, seed=4)
+    repeated = 0
+    for v in range(out.n_visits):
+        cats = out.categories[out.visit_offsets[v] : out.visit_offsets[v + 1]]
+        counts = np.bincount(cats, minlength=h.n_categories)
+        assert (counts <= cap).all()
+        repeated += int((counts > 1).any())
+    assert repeated > 0, "categories with several codes should sometimes repeat (as in training)"
+
+
+def test_first_category_follows_the_model() -> None:
+    """Sampled first categories of a stratum match P(c | start, stratum) within 5 sigma."""
+    gen = fitted()
+    h = make_hierarchy()
+    n = 20000
+    age, sex = 50.0, 0
+    out = gen.sample(np.full(n, age), np.full(n, sex), seed=12)
+    first_visit_first_cat = out.categories[out.visit_offsets[out.patient_offsets[:-1]]]
+    lengths = np.diff(out.visit_offsets)[out.patient_offsets[:-1]]
+    observed = np.bincount(first_visit_first_cat[lengths > 0], minlength=h.n_categories)
+    m = int((lengths > 0).sum())
+    s = stratum([sex], [age])
+    none = np.array([h.n_categories])
+    keys = gen._transition_keys(s, none, none)
+    p = gen._tables["transitions"].distribution([int(k[0]) for k in keys])
+    assert p.sum() == pytest.approx(1.0)
+    freq = observed / m
+    tol = 5 * np.sqrt(p * (1 - p) / m) + 1e-9
+    assert (np.abs(freq - p) <= tol).all()
+
+
+@pytest.mark.parametrize("table", ["transitions", "lengths", "visits"])
+def test_distributions_sum_to_one(table: str) -> None:
+    gen = fitted()
+    t = gen._tables[table]
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        keys = [int(rng.integers(0, lv.n_contexts)) for lv in t.levels]
+        p = t.distribution(keys)
+        assert p.min() >= 0
+        assert p.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_log_likelihood_tokens_and_values() -> None:
+    gen = fitted()
+    real = cohort()
+    total, n_tokens = gen.log_likelihood(real)
+    assert n_tokens == real.n_rows + real.n_visits
+    per_token = total / n_tokens
+    # Far better than choosing uniformly among the categories, and finite.
+    assert np.isfinite(per_token) and 0 < per_token < np.log(make_hierarchy().n_categories)
+    held_out = make_cohort(300, seed=99)
+    ho_total, ho_tokens = gen.log_likelihood(held_out)
+    assert ho_total / ho_tokens > per_token - 0.5
+    parts = gen.nll_parts(real)
+    assert parts["total"] == pytest.approx(
+        parts["categories"] + parts["visit_lengths"] + parts["visits_per_patient"]
+    )
+
+
+def test_log_likelihood_of_a_category_unseen_in_training_is_finite() -> None:
+    real = cohort()
+    h = make_hierarchy()
+    keep = ~np.isin(real.category_ids_in(h), ids(h, OLD_ONLY))
+    rows = np.flatnonzero(keep)
+    visit_of_row = np.repeat(np.arange(real.n_visits), real.visit_lengths)
+    lengths = np.bincount(visit_of_row[rows], minlength=real.n_visits)
+    vo = np.zeros(real.n_visits + 1, dtype=np.int64)
+    np.cumsum(lengths, out=vo[1:])
+    reduced = Cohort(
+        real.patient_ids, real.patient_offsets, vo, real.codes[rows], real.vocab, real.sex,
+        real.age,
+    )
+    gen = MarkovGenerator()
+    gen.fit(reduced, h)
+    total, n = gen.log_likelihood(real)
+    assert np.isfinite(total) and total / n > gen.log_likelihood(reduced)[0] / n
+
+
+def test_single_category_cohort_is_refused() -> None:
+    vocab = ("401.0", "401.9")
+    one = Cohort(
+        patient_ids=np.arange(3),
+        patient_offsets=np.arange(4, dtype=np.int64),
+        visit_offsets=np.array([0, 2, 3, 4], dtype=np.int64),
+        codes=np.array([0, 1, 0, 1], dtype=np.int32),
+        vocab=vocab,
+        sex=np.array([0, 1, 0], dtype=np.int8),
+        age=np.array([30, 40, 50], dtype=np.float32),
+    )
+    h = Hierarchy.from_codes(vocab, category_of=lambda c: c[:3])
+    with pytest.raises(DataError, match="single category.*'401'"):
+        MarkovGenerator().fit(one, h)
+
+
+def test_code_missing_from_hierarchy_is_a_data_error() -> None:
+    h = Hierarchy.from_codes(["401.0", "250.00"], category_of=lambda c: c[:3])
+    with pytest.raises(DataError, match="not in the hierarchy"):
+        MarkovGenerator().fit(cohort(), h)
+
+
+def test_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="order"):
+        MarkovGenerator(order=3)
+    with pytest.raises(ValueError, match="smoothing"):
+        MarkovGenerator(smoothing=0.0)
+
+
+def test_batches_are_concatenated_consistently() -> None:
+    gen = MarkovGenerator(batch_size=64)
+    gen.fit(cohort(), make_hierarchy())
+    out = gen.sample(np.linspace(0, 90, 300), np.arange(300) % 2, seed=3)
+    assert out.n_patients == 300
+    assert out.patient_offsets[-1] == out.n_visits
+    assert out.visit_offsets[-1] == out.categories.size
+    assert (np.diff(out.patient_offsets) >= 1).all()
+
+
+@given(st.lists(st.integers(0, 2**40), unique=True, max_size=300), st.integers(0, 2**40))
+@settings(max_examples=50, deadline=None)
+def test_hash_index_finds_exactly_the_stored_keys(keys: list[int], probe: int) -> None:
+    arr = np.asarray(keys, dtype=np.int64)
+    index = HashIndex(arr)
+    np.testing.assert_array_equal(index.lookup(arr), np.arange(arr.size))
+    expected = keys.index(probe) if probe in keys else -1
+    assert index.lookup(np.array([probe]))[0] == expected
+
+
+def test_gaps_learned_from_visit_times() -> None:
+    """With times, the age of later visits advances by the time gaps (2 years here)."""
+    n = 200
+    rng = np.random.default_rng(0)
+    vocab = ("401.9", "250.00", "272.4")
+    lengths = rng.integers(1, 3, 2 * n)
+    codes = np.concatenate([rng.choice(3, k, replace=False) for k in lengths]).astype(np.int32)
+    vo = np.zeros(2 * n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=vo[1:])
+    t0 = np.datetime64("2100-01-01T00:00:00")
+    two_years = np.timedelta64(int(2 * 365.25 * 86400), "s")
+    times = np.repeat(t0 + np.arange(n) * np.timedelta64(86400, "s"), 2)
+    times[1::2] += two_years
+    two_visits = Cohort(
+        patient_ids=np.arange(n),
+        patient_offsets=np.arange(0, 2 * n + 1, 2, dtype=np.int64),
+        visit_offsets=vo,
+        codes=codes,
+        vocab=vocab,
+        sex=np.repeat(rng.integers(0, 2, n), 2).astype(np.int8),
+        age=np.full(2 * n, 50.0, dtype=np.float32),  # ages in whole years hide the gap
+        time=times,
+    )
+    gen = MarkovGenerator()
+    gen.fit(two_visits, Hierarchy.from_codes(vocab, category_of=lambda c: c[:3]))
+    out = gen.sample(np.full(50, 30.0), np.zeros(50, dtype=np.int8), seed=0)
+    assert (np.diff(out.patient_offsets) == 2).all()
+    np.testing.assert_allclose(out.visit_age[1::2] - out.visit_age[::2], 2.0, atol=1e-4)
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+def test_checkpoint_other_format_version(tmp_path: Path) -> None:
+    fitted().save(tmp_path)
+    header = json.loads((tmp_path / CONFIG_FILE).read_text())
+    header["format_version"] = 999
+    (tmp_path / CONFIG_FILE).write_text(json.dumps(header))
+    with pytest.raises(ModelError, match="format_version 999"):
+        MarkovGenerator.load(tmp_path)
+
+
+def test_checkpoint_corrupt_json(tmp_path: Path) -> None:
+    fitted().save(tmp_path)
+    (tmp_path / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(ModelError, match="corrupt JSON"):
+        MarkovGenerator.load(tmp_path)
+
+
+def test_checkpoint_of_another_kind(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path, "lstm", {"d": 1}, {"w": np.zeros(3)})
+    with pytest.raises(ModelError, match="'lstm' checkpoint"):
+        MarkovGenerator.load(tmp_path)
+
+
+def test_checkpoint_inconsistent_arrays(tmp_path: Path) -> None:
+    fitted().save(tmp_path / "a")
+    ckpt = load_checkpoint(tmp_path / "a")
+    arrays = dict(ckpt.arrays)
+    arrays["transitions.1.tokens"] = arrays["transitions.1.tokens"] + 10_000
+    save_checkpoint(tmp_path / "b", "markov", ckpt.config, arrays)
+    with pytest.raises(ModelError, match="inconsistent"):
+        MarkovGenerator.load(tmp_path / "b")
+
+
+def test_checkpoint_keeps_summary_and_hierarchy(tmp_path: Path) -> None:
+    fitted().save(tmp_path)
+    again = MarkovGenerator.load(tmp_path)
+    assert again.summary["n_patients"] == cohort().n_patients
+    assert again.hierarchy is not None
+    assert again.hierarchy.categories == make_hierarchy().categories
+    assert again.log_likelihood(cohort()) == pytest.approx(fitted().log_likelihood(cohort()))
+
+
+def test_checkpoint_rejects_strings_and_nan(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="dtype"):
+        save_checkpoint(tmp_path, "x", {}, {"s": np.array(["a"])})
+    with pytest.raises(ValueError, match="NaN"):
+        save_checkpoint(tmp_path, "x", {"v": float("nan")}, {})
+
+
+def test_plugin_registers_markov() -> None:
+    from hiergen.generators._plugin import hiergen_generators
+
+    specs = hiergen_generators()
+    assert [s.name for s in specs] == ["markov"]
+    assert specs[0].cls is MarkovGenerator
+
+
+# --- NHDS 2010 -----------------------------------------------------------------------------
+def _nhds_category(code: str) -> str:
+    return code[:4] if code.startswith("E") else code[:3]
+
+
+def _load_nhds(path: Path) -> Cohort:
+    try:
+        from hiergen.loaders.nhds import load_nhds
+    except ImportError:
+        pytest.skip("hiergen.loaders.nhds is not available")
+    return load_nhds(path)[0]
+
+
+@pytest.mark.slow
+def test_nhds_diversity_and_conditioning(nhds_path: Path) -> None:
+    real = _load_nhds(nhds_path)
+    h = Hierarchy.from_codes(real.vocab, category_of=_nhds_category)
+    train, held_out = real.split(0.2, seed=0)
+    gen = MarkovGenerator()
+    gen.fit(train, h)
+    out = gen.sample(held_out.age, held_out.sex, seed=0)
+    assert out.n_visits == held_out.n_visits  # one visit per NHDS record
+    real_len = held_out.visit_lengths
+    fake_len = np.diff(out.visit_offsets)
+    assert abs(fake_len.mean() - real_len.mean()) < 0.05
+    real_distinct = np.unique(held_out.category_ids_in(h)).size
+    assert np.unique(out.categories).size > 0.9 * real_distinct
+    # Pregnancy categories (630-679) are never drawn for men.
+    cats = np.array([c[:3].isdigit() and 630 <= int(c[:3]) <= 679 for c in h.categories])
+    male_visit = np.repeat(out.visit_sex == 0, fake_len)
+    train_cats = train.category_ids_in(h)
+    train_male = np.repeat(train.sex == 0, train.visit_lengths)
+    if not cats[train_cats[train_male]].any():
+        assert not cats[out.categories[male_visit]].any()
+    assert cats[out.categories[~male_visit]].any()
+    total, n = gen.log_likelihood(held_out)
+    assert 3.0 < total / n < 5.5
