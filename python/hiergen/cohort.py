@@ -6,6 +6,7 @@ No Python object per code: a cohort of 10M diagnosis rows is a few int arrays.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -170,3 +171,17 @@ class Cohort:
         perm = rng.permutation(self.n_patients)
         n_test = int(round(self.n_patients * test_fraction))
         return self.select_patients(perm[n_test:]), self.select_patients(perm[:n_test])
+
+    # --- persistence (see hiergen.cohort_io) --------------------------------------------
+    def save_parquet(self, path: str | Path) -> Path:
+        """Write the cohort to a Parquet file (one row per visit)."""
+        from hiergen.cohort_io import save_parquet
+
+        return save_parquet(self, path)
+
+    @classmethod
+    def load_parquet(cls, path: str | Path) -> Cohort:
+        """Read a cohort written by :meth:`save_parquet`."""
+        from hiergen.cohort_io import load_parquet
+
+        return load_parquet(path)

@@ -62,12 +62,24 @@ class Hierarchy:
         *,
         category_of: Callable[[str], str] | None = None,
         kind: str = "icd9",
+        widen: bool = False,
     ) -> Hierarchy:
-        """Build from normalised code strings; categories and codes are sorted."""
+        """Build from normalised code strings; categories and codes are sorted.
+
+        ``widen=True`` adds every ICD-9-CM v32 code of the observed categories (so that a
+        smoothing strategy can give unseen but valid codes some weight); the observed codes,
+        including older editions' codes that are v32 parents, stay.
+        """
         cat_fn = category_of or _default_category
         by_cat: dict[str, set[str]] = {}
         for code in codes:
             by_cat.setdefault(cat_fn(code), set()).add(code)
+        if widen:
+            from hiergen.icd9 import v32_by_category
+
+            v32 = v32_by_category()
+            for cat, members in by_cat.items():
+                members.update(v32.get(cat, ()))
         categories = tuple(sorted(by_cat))
         ordered: list[str] = []
         offsets = [0]
