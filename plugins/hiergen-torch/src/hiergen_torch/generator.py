@@ -1,0 +1,365 @@
+"""The ``lstm`` and ``transformer`` Stage-1 generators (fit / sample / save / load)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import torch
+import torch.nn.functional as F
+from hiergen import Cohort, Hierarchy
+from hiergen.demographics import MAX_AGE, parse_sex
+from hiergen.errors import DataError, ModelError
+from hiergen.generators import CategoryPatients
+from hiergen.generators.checkpoint import load_checkpoint, save_checkpoint
+from hiergen.generators.sequences import (
+    PAD,
+    TokenSequences,
+    TokenVocab,
+    build_vocab,
+    decode,
+    encode,
+)
+from torch import nn
+
+from hiergen_torch.decoding import generate
+from hiergen_torch.models import LSTMLM, TransformerLM, make_decoder
+from hiergen_torch.sampling import check_sampling_options
+
+log = logging.getLogger(__name__)
+
+#: Version of the model layout stored in the checkpoint config (bumped on incompatible change).
+MODEL_VERSION = 1
+
+
+@dataclass
+class TorchConfig:
+    """Hyper-parameters of a torch generator (stored in the checkpoint)."""
+
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    dropout: float = 0.1
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    val_fraction: float = 0.1
+    patience: int = 3
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    sample_batch_size: int = 1024
+    max_len: int = 0  # 0: longest training sequence + 2
+    max_codes: int = 0  # 0: from the training data
+    max_visits: int = 0  # 0: from the training data
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _resolve_device(device: str | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class TorchGenerator:
+    """Shared machinery of the torch generators; subclasses choose the network."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        device: str | None = None,
+        progress: bool = True,
+        threads: int | None = None,
+        **options: Any,
+    ) -> None:
+        known = {f for f in TorchConfig.__dataclass_fields__ if f != "extra"}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(f"{self.name}: unknown option(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(sorted(known))}")
+        self.config = TorchConfig(**options)
+        check_sampling_options(self.config.temperature, self.config.top_k, self.config.top_p)
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads: must be >= 1, got {threads}")
+        self.device = _resolve_device(device)
+        self.progress = progress
+        self.threads = threads
+        self.model: TransformerLM | LSTMLM | None = None
+        self.vocab: TokenVocab | None = None
+        self.hierarchy: Hierarchy | None = None
+        self.summary: dict[str, Any] = {}
+        self.history: list[dict[str, float]] = []
+
+    # --- networks -----------------------------------------------------------------------
+    def _build_model(self, n_tokens: int, max_len: int) -> TransformerLM | LSTMLM:
+        raise NotImplementedError
+
+    # --- training -----------------------------------------------------------------------
+    def fit(self, cohort: Cohort, hierarchy: Hierarchy, *, seed: int = 0) -> None:
+        """Train on ``cohort`` (codes mapped to ``hierarchy`` categories) with early stopping."""
+        cfg = self.config
+        if cohort.n_patients == 0 or cohort.n_rows == 0:
+            raise DataError("cohort: empty (no patients or no diagnosis codes); nothing to fit")
+        vocab = build_vocab(cohort, hierarchy)
+        if vocab.categories.size < 2:
+            raise DataError(
+                f"cohort: only one category ({vocab.labels[0]!r}); a sequence model needs at "
+                "least two"
+            )
+        seqs = encode(cohort, hierarchy, vocab)
+        summary = seqs.summary()
+        max_len = cfg.max_len or int(summary["max_tokens"]) + 2
+        if max_len < 2:
+            raise ValueError(f"max_len: must be >= 2, got {max_len}")
+        rng = np.random.default_rng(seed)
+        perm = rng.permutation(seqs.n_patients)
+        n_val = int(round(seqs.n_patients * cfg.val_fraction)) if seqs.n_patients >= 10 else 0
+        val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = self._build_model(vocab.n_tokens, max_len).to(self.device)
+            optim = torch.optim.AdamW(model.parameters(), lr=cfg.lr,
+                                      weight_decay=cfg.weight_decay)
+            best = math.inf
+            best_state = copy.deepcopy(model.state_dict())
+            bad_epochs = 0
+            started = time.perf_counter()
+            self.history = []
+            with _threads(self.threads):
+                for epoch in range(cfg.epochs):
+                    model.train()
+                    order = rng.permutation(train_idx)
+                    train_loss = self._run_epoch(model, seqs, order, optim, epoch)
+                    val_loss = (self._evaluate(model, seqs, val_idx) if n_val
+                                else train_loss)
+                    self.history.append({"epoch": epoch + 1, "train_nll": train_loss,
+                                         "val_nll": val_loss})
+                    log.info("%s epoch %d: train nll %.4f, val nll %.4f",
+                             self.name, epoch + 1, train_loss, val_loss)
+                    if val_loss < best - 1e-4:
+                        best, bad_epochs = val_loss, 0
+                        best_state = copy.deepcopy(model.state_dict())
+                    else:
+                        bad_epochs += 1
+                        if bad_epochs >= cfg.patience:
+                            break
+            model.load_state_dict(best_state)
+        model.eval()
+        self.model, self.vocab, self.hierarchy = model, vocab, hierarchy
+        self.summary = {**summary, "best_val_nll": best, "epochs_run": len(self.history),
+                        "train_seconds": time.perf_counter() - started,
+                        "n_validation_patients": int(n_val)}
+        log.info("%s: trained on %d patients in %.1f s, best validation nll %.4f",
+                 self.name, seqs.n_patients, self.summary["train_seconds"], best)
+
+    def _batches(self, seqs: TokenSequences, index: npt.NDArray[np.int64]
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        for start in range(0, index.size, self.config.batch_size):
+            idx = index[start:start + self.config.batch_size]
+            tokens = torch.from_numpy(seqs.padded(idx)).to(self.device)
+            sex = torch.from_numpy(seqs.sex[idx].astype(np.int64)).to(self.device)
+            age = torch.from_numpy(seqs.age[idx]).to(self.device)
+            yield tokens, sex, age
+
+    @staticmethod
+    def _loss(model: nn.Module, tokens: torch.Tensor, sex: torch.Tensor, age: torch.Tensor
+              ) -> tuple[torch.Tensor, int]:
+        logits = model(sex, age, tokens[:, :-1])
+        n = int((tokens != PAD).sum())
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1),
+                               ignore_index=PAD, reduction="sum")
+        return loss, n
+
+    def _run_epoch(self, model: nn.Module, seqs: TokenSequences, order: npt.NDArray[np.int64],
+                   optim: torch.optim.Optimizer, epoch: int) -> float:
+        from tqdm.auto import tqdm
+
+        total, count = 0.0, 0
+        n_batches = math.ceil(order.size / self.config.batch_size)
+        bar = tqdm(self._batches(seqs, order), total=n_batches, disable=not self.progress,
+                   desc=f"{self.name} epoch {epoch + 1}", leave=False)
+        for tokens, sex, age in bar:
+            loss, n = self._loss(model, tokens, sex, age)
+            optim.zero_grad(set_to_none=True)
+            (loss / max(n, 1)).backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optim.step()
+            total += float(loss.detach())
+            count += n
+            bar.set_postfix(nll=f"{total / max(count, 1):.3f}", refresh=False)
+        return total / max(count, 1)
+
+    @torch.no_grad()
+    def _evaluate(self, model: nn.Module, seqs: TokenSequences,
+                  index: npt.NDArray[np.int64]) -> float:
+        model.eval()
+        total, count = 0.0, 0
+        for tokens, sex, age in self._batches(seqs, index):
+            loss, n = self._loss(model, tokens, sex, age)
+            total += float(loss.detach())
+            count += n
+        return total / max(count, 1)
+
+    def nll(self, cohort: Cohort) -> float:
+        """Mean per-token negative log-likelihood (nats) of ``cohort``; unseen categories
+        are left out of it."""
+        model, vocab, hierarchy = self._require_fitted()
+        seqs = encode(cohort, hierarchy, vocab, unknown="drop")
+        order = np.argsort(seqs.lengths, kind="stable")
+        with _threads(self.threads):
+            return self._evaluate(model, seqs, order)
+
+    # --- sampling -----------------------------------------------------------------------
+    def _require_fitted(self) -> tuple[TransformerLM | LSTMLM, TokenVocab, Hierarchy]:
+        if self.model is None or self.vocab is None or self.hierarchy is None:
+            raise ModelError(f"{self.name}: the model is not trained; call fit() or load()")
+        return self.model, self.vocab, self.hierarchy
+
+    def sample(self, age: npt.ArrayLike, sex: npt.ArrayLike, *, seed: int) -> CategoryPatients:
+        """One patient per (age, sex) pair; the same seed gives the same patients on CPU."""
+        model, vocab, _ = self._require_fitted()
+        age_a, sex_a = _demographics(age, sex)
+        cfg, summary = self.config, self.summary
+        max_len = min(cfg.max_len or model.max_len, model.max_len)
+        max_codes = cfg.max_codes or int(summary.get("max_categories_per_visit", max_len))
+        max_visits = cfg.max_visits or int(summary.get("max_visits", max_len))
+        caps = torch.from_numpy(vocab.max_repeats.astype(np.int64))
+        out = np.full((age_a.size, max_len), PAD, dtype=np.int32)
+        bs = max(1, cfg.sample_batch_size)
+        seeds = np.random.SeedSequence(seed).generate_state(
+            max(1, math.ceil(age_a.size / bs)), dtype=np.uint64)
+        model.eval()
+        with _threads(self.threads):
+            for i, start in enumerate(range(0, age_a.size, bs)):
+                stop = min(start + bs, age_a.size)
+                gen = torch.Generator(device=self.device).manual_seed(int(seeds[i] >> 1))
+                tokens = generate(
+                    make_decoder(model),
+                    torch.from_numpy(sex_a[start:stop].astype(np.int64)).to(self.device),
+                    torch.from_numpy(age_a[start:stop]).to(self.device),
+                    max_repeats=caps, max_len=max_len, max_codes=max_codes,
+                    max_visits=max_visits, generator=gen, temperature=cfg.temperature,
+                    top_k=cfg.top_k, top_p=cfg.top_p,
+                )
+                out[start:stop] = tokens.cpu().numpy()
+        return decode(out, sex_a, age_a, vocab)
+
+    # --- persistence --------------------------------------------------------------------
+    def save(self, directory: Path | str) -> None:
+        """Write ``model.safetensors`` + ``config.json`` (config, vocab, hierarchy, summary)."""
+        model, vocab, hierarchy = self._require_fitted()
+        arrays = {k: v.detach().cpu().float().numpy() for k, v in model.state_dict().items()}
+        config = {
+            "model_version": MODEL_VERSION,
+            "generator": self.name,
+            "hyper_parameters": asdict(self.config),
+            "n_tokens": vocab.n_tokens,
+            "max_len": int(model.max_len),
+            "vocab": vocab.to_dict(),
+            "hierarchy": hierarchy.to_dict(),
+            "training_summary": self.summary,
+            "history": self.history,
+        }
+        save_checkpoint(directory, self.name, config, arrays)
+
+    @classmethod
+    def load(cls, directory: Path | str, *, device: str | None = None,
+             progress: bool = True, threads: int | None = None) -> TorchGenerator:
+        """Read a checkpoint written by :meth:`save` (no training data needed)."""
+        ckpt = load_checkpoint(directory, kind=cls.name)
+        cfg = ckpt.config
+        where = f"{directory}/config.json"
+        if cfg.get("model_version") != MODEL_VERSION:
+            raise ModelError(f"{where}: model_version {cfg.get('model_version')!r} is not "
+                             f"supported (this hiergen-torch reads {MODEL_VERSION})")
+        try:
+            options = {k: v for k, v in cfg["hyper_parameters"].items() if k != "extra"}
+            gen = cls(device=device, progress=progress, threads=threads, **options)
+            vocab = TokenVocab.from_dict(cfg["vocab"])
+            hierarchy = Hierarchy.from_dict(cfg["hierarchy"])
+            model = gen._build_model(int(cfg["n_tokens"]), int(cfg["max_len"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{where}: invalid configuration ({exc})") from exc
+        state = {k: torch.from_numpy(np.array(v)) for k, v in ckpt.arrays.items()}
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelError(f"{directory}: weights do not fit the configuration ({exc})"
+                             ) from exc
+        gen.model = model.to(gen.device).eval()
+        gen.vocab, gen.hierarchy = vocab, hierarchy
+        gen.summary = dict(cfg.get("training_summary", {}))
+        gen.history = list(cfg.get("history", []))
+        return gen
+
+
+class TransformerGenerator(TorchGenerator):
+    """Causal transformer over category tokens, conditioned by a demographic prefix."""
+
+    name: ClassVar[str] = "transformer"
+
+    def _build_model(self, n_tokens: int, max_len: int) -> TransformerLM | LSTMLM:
+        c = self.config
+        return TransformerLM(n_tokens, max_len, c.d_model, c.n_layers, c.n_heads, c.dropout)
+
+
+class LSTMGenerator(TorchGenerator):
+    """Multi-layer LSTM over category tokens, conditioned by a demographic prefix."""
+
+    name: ClassVar[str] = "lstm"
+
+    def _build_model(self, n_tokens: int, max_len: int) -> TransformerLM | LSTMLM:
+        c = self.config
+        return LSTMLM(n_tokens, max_len, c.d_model, c.n_layers, c.dropout)
+
+
+def _demographics(age: npt.ArrayLike, sex: npt.ArrayLike
+                  ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int8]]:
+    """Validate and broadcast requested ages (years) and sexes (0/1 or M/F)."""
+    age_arr = np.asarray(age)
+    if age_arr.dtype.kind not in "iuf":
+        raise ValueError(f"age: expected numbers of years, got dtype {age_arr.dtype}")
+    age_arr = age_arr.astype(np.float64)
+    bad = ~np.isfinite(age_arr) | (age_arr < 0) | (age_arr > MAX_AGE)
+    if bad.any():
+        raise ValueError(f"age: impossible age {age_arr[bad].flat[0]!r}; "
+                         f"ages must be in 0..{MAX_AGE} years")
+    sex_arr = np.asarray(sex)
+    if sex_arr.dtype.kind in "iub":
+        flat = sex_arr.astype(np.int64).reshape(-1)
+        wrong = (flat < 0) | (flat > 1)
+        if wrong.any():
+            raise ValueError(f"sex: unknown sex value {int(flat[wrong][0])}; expected 0 (M) "
+                             "or 1 (F)")
+        sex_arr = sex_arr.astype(np.int8)
+    else:
+        sex_arr = np.vectorize(parse_sex, otypes=[np.int8])(sex_arr)
+    a, s = np.broadcast_arrays(age_arr, sex_arr)
+    return (np.ascontiguousarray(a.reshape(-1), dtype=np.float32),
+            np.ascontiguousarray(s.reshape(-1), dtype=np.int8))
+
+
+class _threads:
+    """Context manager setting torch's intra-op thread count (restored on exit)."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n, self.old = n, torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.n is not None:
+            torch.set_num_threads(self.old)
