@@ -1,0 +1,107 @@
+"""Train a two-stage model from a cohort and save it as a model directory.
+
+The Stage-1 generator and the Stage-2 weighting strategy are chosen by their registered
+names (``markov``, ``frequency``, ...; see ``hiergen plugins``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hiergen.cohort import Cohort
+from hiergen.generation.demographics import DemographicsDistribution
+from hiergen.generation.lookup import lookup
+from hiergen.hierarchy import Hierarchy
+from hiergen.model import HiergenModel
+
+logger = logging.getLogger(__name__)
+
+
+def training_summary(cohort: Cohort, hierarchy: Hierarchy, **extra: Any) -> dict[str, Any]:
+    """Counts that describe the training data (no patient rows, nothing identifying)."""
+    first = cohort.patient_offsets[:-1][cohort.visits_per_patient > 0]
+    sex = cohort.sex[first]
+    return {
+        "patients": cohort.n_patients,
+        "visits": cohort.n_visits,
+        "diagnosis_rows": cohort.n_rows,
+        "distinct_codes": hierarchy.n_codes,
+        "distinct_categories": hierarchy.n_categories,
+        "codes_per_visit_mean": round(cohort.n_rows / max(cohort.n_visits, 1), 4),
+        "visits_per_patient_mean": round(cohort.n_visits / max(cohort.n_patients, 1), 4),
+        "patients_male": int((sex == 0).sum()),
+        "patients_female": int((sex == 1).sum()),
+        **extra,
+    }
+
+
+def train(
+    cohort: Cohort,
+    out_dir: str | Path | None = None,
+    *,
+    generator: str = "markov",
+    weighting: str = "frequency",
+    generator_params: Mapping[str, Any] | None = None,
+    weighting_params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    overwrite: bool = False,
+    source: Mapping[str, Any] | None = None,
+) -> HiergenModel:
+    """Fit Stage 1 and build the Stage-2 weights on ``cohort``; save to ``out_dir`` if given.
+
+    Args:
+        generator: registered Stage-1 generator name; ``generator_params`` go to its class.
+        weighting: registered Stage-2 strategy name; ``weighting_params`` override its
+            defaults.
+        source: extra facts for the training summary (format, file name).
+    """
+    if cohort.n_rows == 0:
+        raise ValueError("cohort: no diagnosis rows to train on")
+    gen_spec = lookup("generators", generator)
+    w_spec = lookup("weightings", weighting)
+    used = np.unique(cohort.codes)
+    hierarchy = Hierarchy.from_codes(cohort.vocab[i] for i in used.tolist())
+    logger.info(
+        "training %s + %s on %d patients, %d visits, %d codes in %d categories",
+        generator, weighting, cohort.n_patients, cohort.n_visits, hierarchy.n_codes,
+        hierarchy.n_categories,
+    )
+    stage1 = gen_spec.cls(**dict(generator_params or {}))
+    stage1.fit(cohort, hierarchy, seed=seed)
+    params = {**dict(w_spec.defaults), **dict(weighting_params or {})}
+    code_weights = w_spec.build(hierarchy, cohort, **params)
+    first = cohort.patient_offsets[:-1][cohort.visits_per_patient > 0]
+    demographics = DemographicsDistribution.from_arrays(cohort.age[first], cohort.sex[first])
+    model = HiergenModel(
+        stage1,
+        generator,
+        hierarchy,
+        code_weights.weights,
+        weighting={"name": weighting, "params": dict(code_weights.params or params)},
+        demographics=demographics,
+        summary=training_summary(cohort, hierarchy, seed=seed, **dict(source or {})),
+    )
+    if out_dir is not None:
+        model.save(out_dir, overwrite=overwrite)
+    return model
+
+
+def train_from_path(
+    data: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    format: str,
+    loader_options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> tuple[HiergenModel, Any]:
+    """Load ``data`` with the loader ``format``, then :func:`train`; returns (model, report)."""
+    spec = lookup("loaders", format)
+    cohort, report = spec.load(data, **dict(loader_options or {}))
+    source = {"format": format, "source": Path(data).name}
+    model = train(cohort, out_dir, source=source, **kwargs)
+    return model, report
