@@ -121,7 +121,7 @@ def fit_model(generator: str, kind: str, train: Cohort, seed: int = 0) -> Any:
     # training subset lacks get weight 0
     codes = train.vocab
     hierarchy = Hierarchy.from_codes(codes) if kind == "hierarchical" else Hierarchy.flat(codes)
-    stage1 = spec.cls()
+    stage1 = spec.load()()
     stage1.fit(train, hierarchy, seed=seed)
     weights = w_spec.build(hierarchy, train, **dict(w_spec.defaults)).weights
     demographics = DemographicsDistribution.from_arrays(train.age, train.sex)

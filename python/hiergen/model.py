@@ -87,9 +87,9 @@ def directory_hash(directory: str | Path) -> str:
 
 
 def _generator_class(name: str) -> Any:
-    from hiergen.generation.lookup import lookup
+    from hiergen.plugins.registry import get as lookup
 
-    return lookup("generators", name).cls
+    return lookup("generators", name).load()
 
 
 class HiergenModel:

@@ -15,7 +15,7 @@ import numpy as np
 
 from hiergen.cohort import Cohort
 from hiergen.generation.demographics import DemographicsDistribution
-from hiergen.generation.lookup import lookup
+from hiergen.plugins.registry import get as lookup
 from hiergen.hierarchy import Hierarchy
 from hiergen.model import HiergenModel
 
@@ -71,7 +71,7 @@ def train(
         generator, weighting, cohort.n_patients, cohort.n_visits, hierarchy.n_codes,
         hierarchy.n_categories,
     )
-    stage1 = gen_spec.cls(**dict(generator_params or {}))
+    stage1 = gen_spec.load()(**dict(generator_params or {}))
     stage1.fit(cohort, hierarchy, seed=seed)
     params = {**dict(w_spec.defaults), **dict(weighting_params or {})}
     code_weights = w_spec.build(hierarchy, cohort, **params)

@@ -21,7 +21,7 @@ def _visits(p: CategoryPatients, h: Hierarchy) -> list[list[str]]:
 def test_protocol_and_plugin_registration() -> None:
     from hiergen_torch.plugin import hiergen_generators
 
-    specs = {s.name: s.cls for s in hiergen_generators()}
+    specs = {s.name: s.load() for s in hiergen_generators()}
     assert specs == {"lstm": LSTMGenerator, "transformer": TransformerGenerator}
     assert isinstance(TransformerGenerator(), Stage1Generator)
 

@@ -6,6 +6,8 @@ its kind.
 
 from __future__ import annotations
 
+import importlib
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,11 +42,30 @@ class CodeWeights:
 
 @dataclass(frozen=True)
 class GeneratorSpec:
-    """A Stage-1 generator class (implements :class:`hiergen.generators.Stage1Generator`)."""
+    """A Stage-1 generator class (implements :class:`hiergen.generators.Stage1Generator`).
+
+    ``cls`` is the class itself or its import path ``"package.module:ClassName"``; a path keeps
+    heavy dependencies (torch) unimported until the generator is used. :meth:`load` gives the class.
+    """
 
     name: str
-    cls: type
+    cls: type | str
     description: str = ""
+
+    def load(self) -> type:
+        """The generator class, importing it first when ``cls`` is an import path."""
+        if isinstance(self.cls, type):
+            return self.cls
+        module_name, _, attr = self.cls.partition(":")
+        try:
+            return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+        except (ImportError, AttributeError) as exc:
+            from hiergen.errors import PluginError
+
+            raise PluginError(
+                f"generator {self.name!r}: cannot import {self.cls!r}: {exc}",
+                hint="check that the plugin providing it and its dependencies are installed",
+            ) from exc
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from hiergen.writers.meds import MedsWriter
 
 def get_writer_spec(name: str) -> WriterSpec:
     """The writer ``name`` from the plugin registry (built-ins always available)."""
-    from hiergen.generation.lookup import lookup
+    from hiergen.plugins.registry import get as lookup
 
     spec: WriterSpec = lookup("writers", name)
     return spec

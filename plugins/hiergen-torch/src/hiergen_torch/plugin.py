@@ -8,10 +8,10 @@ from hiergen.plugins import GeneratorSpec
 
 @hiergen.hookimpl
 def hiergen_generators() -> list[GeneratorSpec]:
-    from hiergen_torch.generator import LSTMGenerator, TransformerGenerator
-
+    # Import paths, not classes: listing plugins must not import torch (seconds per process).
     return [
-        GeneratorSpec("lstm", LSTMGenerator, "LSTM over category tokens (torch)"),
-        GeneratorSpec("transformer", TransformerGenerator,
+        GeneratorSpec("lstm", "hiergen_torch.generator:LSTMGenerator",
+                      "LSTM over category tokens (torch)"),
+        GeneratorSpec("transformer", "hiergen_torch.generator:TransformerGenerator",
                       "causal transformer with a KV cache over category tokens (torch)"),
     ]
