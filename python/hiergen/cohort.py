@@ -74,8 +74,11 @@ class Cohort:
 
     @property
     def nbytes(self) -> int:
-        arrays = [self.patient_offsets, self.visit_offsets, self.codes, self.sex, self.age]
-        total = sum(a.nbytes for a in arrays) + self.patient_ids.nbytes
+        arrays: list[npt.NDArray[np.generic]] = [
+            self.patient_offsets, self.visit_offsets, self.codes, self.sex, self.age,
+            self.patient_ids,
+        ]
+        total = sum(int(a.nbytes) for a in arrays)
         return total + (self.time.nbytes if self.time is not None else 0)
 
     def validate(self) -> None:

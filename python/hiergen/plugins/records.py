@@ -58,7 +58,8 @@ class GeneratorSpec:
             return self.cls
         module_name, _, attr = self.cls.partition(":")
         try:
-            return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+            cls: type = getattr(importlib.import_module(module_name), attr)
+            return cls
         except (ImportError, AttributeError) as exc:
             from hiergen.errors import PluginError
 
