@@ -6,11 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from hiergen.cohort import Cohort
 from hiergen.errors import DataError
 from hiergen.loaders import load
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FIX = Path(__file__).parent / "fixtures"
 CODES = ["401.9", "250.00", "038.9", "V15.82", "E888.9", "486", "276.5"]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from hiergen import icd9
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from hiergen import icd9
 
 V32 = sorted(icd9.v32_codes())
 
@@ -68,7 +71,32 @@ def test_chapters_sections_titles() -> None:
     assert icd9.section("E888.9").title == "Accidental falls"
     assert icd9.section("042").range == "042-044"
     assert icd9.title("401.9") == "Unspecified essential hypertension"
-    assert icd9.title("276.5") is None  # parent code: no CMS title
+    # codes of older editions that are parents in v32: their retired title (AHRQ CCI file)
+    assert icd9.title("276.5") == icd9.title("2765") == "HYPOVOLEMIA (End 2005)"
+    assert icd9.title("585") == "CHRONIC RENAL FAILURE (End 2005)"
+    assert "PYREXIA" in (icd9.title("780.6") or "")
+    # categories that never were leaf codes have no offline title
+    assert icd9.title("250") is None and icd9.title("276") is None
+    assert icd9.category_title("486") == "Pneumonia, organism unspecified"
+    assert icd9.category_title("250.00") is None
+
+
+def test_retired_titles_never_shadow_v32_titles() -> None:
+    retired = icd9.retired_titles()
+    assert len(retired) > 400
+    assert not set(retired) & icd9.v32_codes()
+    assert all(t == " ".join(t.split()) and t for t in retired.values())
+    # most older-edition leaf codes found in real data are covered (all 20 of MIMIC's demo)
+    assert len(set(retired) & icd9.v32_parents()) > 400
+
+
+def test_older_edition_codes_in_real_data_have_titles(mimic3_demo_dir: Path) -> None:
+    from hiergen.loaders import load
+
+    c, _ = load(mimic3_demo_dir, format="mimic3")
+    older = [code for code in c.vocab if code not in icd9.v32_codes()]
+    assert len(older) == 20
+    assert all(icd9.title(code) for code in older)
 
 
 def test_every_valid_code_has_a_chapter_and_a_section() -> None:

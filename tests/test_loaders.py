@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from hiergen.errors import DataError
 from hiergen.loaders import LOADERS, load
 

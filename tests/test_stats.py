@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hiergen.cohort import Cohort
 from hiergen.hierarchy import Hierarchy
 from hiergen.loaders import load
 from hiergen.stats import format_sparsity, level_sparsity, sparsity
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -6,7 +6,14 @@ from typing import Literal
 
 from hiergen.icd9.chapters import Block, chapter, chapters, section, sections
 from hiergen.icd9.codes import category_of, looks_like_icd10, normalize, try_normalize
-from hiergen.icd9.v32 import icd10cm_codes, v32_by_category, v32_codes, v32_parents, v32_titles
+from hiergen.icd9.v32 import (
+    icd10cm_codes,
+    retired_titles,
+    v32_by_category,
+    v32_codes,
+    v32_parents,
+    v32_titles,
+)
 
 CodeClass = Literal["valid", "malformed", "icd10", "unknown"]
 
@@ -18,8 +25,18 @@ def is_valid(code: object) -> bool:
 
 
 def title(code: str) -> str | None:
-    """The CMS v32 long title of a code, or ``None`` for parent codes (not in the CMS files)."""
-    return v32_titles().get(normalize(code))
+    """The title of a code: the CMS v32 long title of a leaf code; for a code that was a leaf
+    in an older edition (``276.5``, ``585``), its retired title (upper case, with the year it
+    ended, see :func:`retired_titles`); ``None`` for categories that never were leaf codes
+    (``250``, ``276``): no offline source names them (see :func:`category_title`)."""
+    norm = normalize(code)
+    return v32_titles().get(norm) or retired_titles().get(norm)
+
+
+def category_title(code: str) -> str | None:
+    """The title of a code's category where one is known (a category that is itself a code,
+    such as ``486``), else ``None``; use :func:`section` for the code range around it."""
+    return title(category_of(code))
 
 
 def classify(code: object) -> tuple[CodeClass, str | None]:
@@ -44,6 +61,7 @@ __all__ = [
     "Block",
     "CodeClass",
     "category_of",
+    "category_title",
     "chapter",
     "chapters",
     "classify",
@@ -51,6 +69,7 @@ __all__ = [
     "is_valid",
     "looks_like_icd10",
     "normalize",
+    "retired_titles",
     "section",
     "sections",
     "title",

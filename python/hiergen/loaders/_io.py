@@ -65,6 +65,31 @@ def sniff_delimiter(path: Path) -> str:
     return best if counts[best] else ","
 
 
+def check_csv_header(
+    path: Path, required: Sequence[str], *, delimiter: str | None = ",", what: str = "table"
+) -> tuple[str, list[str]]:
+    """(delimiter, column names as written) of a CSV whose header has every ``required``
+    column (case-insensitive); errors name the file, the missing columns and, where the header
+    looks delimited by another character, that character."""
+    require_file(path, what)
+    if path.stat().st_size == 0:
+        raise DataError(f"{what}: file {path} is empty")
+    delim = sniff_delimiter(path) if delimiter is None else delimiter
+    head = _head_line(path)
+    if not head.strip():
+        raise DataError(f"{what}: file {path} has no header line")
+    names = [c.strip().strip('"').lower() for c in head.split(delim)]
+    missing = [c for c in required if c.lower() not in names]
+    if missing:
+        other = [d for d in _DELIMITERS if d != delim and d in head]
+        hint = f"; the header looks {other[0]!r}-delimited" if other else ""
+        raise DataError(
+            f"{what}: file {path} lacks column(s) {', '.join(missing)} "
+            f"(found: {', '.join(names[:12])}){hint}"
+        )
+    return delim, _raw_names(head, delim)
+
+
 def read_csv(
     path: Path,
     required: Sequence[str],
@@ -78,25 +103,9 @@ def read_csv(
     ``string_columns`` are read as strings (codes such as ``0389`` keep their zeros).
     ``delimiter=None`` sniffs it from the header. Errors name the file and the columns.
     """
-    require_file(path, what)
-    if path.stat().st_size == 0:
-        raise DataError(f"{what}: file {path} is empty")
-    delim = sniff_delimiter(path) if delimiter is None else delimiter
-    head = _head_line(path)
-    names = [c.strip().strip('"').lower() for c in head.split(delim)]
-    if not head.strip():
-        raise DataError(f"{what}: file {path} has no header line")
-    missing = [c for c in required if c.lower() not in names]
-    if missing:
-        other = [d for d in _DELIMITERS if d != delim and d in head]
-        hint = f"; the header looks {other[0]!r}-delimited" if other else ""
-        raise DataError(
-            f"{what}: file {path} lacks column(s) {', '.join(missing)} "
-            f"(found: {', '.join(names[:12])}){hint}"
-        )
+    delim, raw = check_csv_header(path, required, delimiter=delimiter, what=what)
     wanted = {c.lower() for c in string_columns}
-    raw = _raw_names(head, delim)
-    types = {orig: pa.string() for orig, low in zip(raw, names, strict=True) if low in wanted}
+    types = {orig: pa.string() for orig in raw if orig.lower() in wanted}
     try:
         table = pacsv.read_csv(
             path,

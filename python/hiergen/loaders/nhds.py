@@ -78,8 +78,12 @@ def load_nhds(path: str | Path, *, strict: bool = False) -> tuple[Cohort, LoadRe
     diag = np.ascontiguousarray(rec[:, DIAG_START : DIAG_START + N_DIAG * DIAG_WIDTH])
     slots = diag.view(f"S{DIAG_WIDTH}").reshape(n, N_DIAG)
     present = np.char.strip(slots) != b""
-    record, slot = np.nonzero(present)
-    uniq, code_index = np.unique(slots[record, slot], return_inverse=True)
+    record_, slot_ = np.nonzero(present)
+    record, slot = record_.astype(np.int32), slot_.astype(np.int8)  # 5 bytes a row, not 16
+    del record_, slot_
+    uniq, code_index_ = np.unique(slots[record, slot], return_inverse=True)
+    code_index = code_index_.reshape(-1).astype(np.int16 if uniq.size < 2**15 else np.int32)
+    del code_index_
     code_dict = [u.decode("ascii", "replace").strip() for u in uniq]
 
     def describe(i: int) -> str:
@@ -91,13 +95,13 @@ def load_nhds(path: str | Path, *, strict: bool = False) -> tuple[Cohort, LoadRe
         )
 
     rows = LongRows(
-        patient=record.astype(np.int64),
+        patient=record,
         patient_labels=np.arange(1, n + 1, dtype=np.int64),
-        visit=record.astype(np.int64),
-        code_index=code_index.astype(np.int64),
+        visit=record,
+        code_index=code_index,
         code_dict=code_dict,
         sex=sex[record],
-        age=age[record],
+        age=age.astype(np.float32)[record],
         bad_age=bad_age[record],
         describe=describe,
     )

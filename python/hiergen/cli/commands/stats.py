@@ -5,23 +5,27 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from hiergen.hierarchy import Hierarchy
 
 
-def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--option")
-        low = value.lower()
-        out[key.replace("-", "_")] = (
-            True if low == "true" else False if low == "false" else None if low == "none" else value
+def _parse_options(fmt: str, pairs: tuple[str, ...]) -> dict[str, Any]:
+    """Typed loader options (see :mod:`hiergen.loaders.options`); bad ones are usage errors."""
+    from hiergen.loaders import LOADERS
+    from hiergen.loaders.options import parse_loader_options
+
+    if fmt not in LOADERS:
+        raise click.BadParameter(
+            f"unknown loader {fmt!r}; available: {', '.join(sorted(LOADERS))}",
+            param_hint="--format",
         )
-    return out
+    try:
+        return parse_loader_options(LOADERS[fmt][0], pairs, loader=fmt)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--option") from None
 
 
 @click.command(name="stats")
@@ -29,7 +33,8 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, object]:
 @click.option("--format", "fmt", required=True,
               help="Loader name: nhds, mimic3, mimic4, meds, table, synpuf.")
 @click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="Loader option, e.g. -o code=icd9 -o visit=hadm_id (repeatable).")
+              help="Loader option, typed by the loader: -o visit=none -o time=admit_date "
+                   "-o sex_values=M:0,F:1 (or JSON: -o 'sex_values={\"m\": 0}'); repeatable.")
 @click.option("--strict", is_flag=True, help="Fail on any dropped row instead of reporting it.")
 @click.option("--flat", is_flag=True, help="Use the flat hierarchy (each code its own category).")
 @click.option("--json", "as_json", is_flag=True, help="Print the table and load report as JSON.")
@@ -40,8 +45,9 @@ def command(
     from hiergen.loaders import load
     from hiergen.stats import format_sparsity, sparsity
 
+    options_ = _parse_options(fmt, options)
     t0 = time.perf_counter()
-    cohort, report = load(data, format=fmt, strict=strict, **_parse_options(options))
+    cohort, report = load(data, format=fmt, strict=strict, **options_)
     t_load = time.perf_counter() - t0
     hierarchy = Hierarchy.flat(cohort.vocab) if flat else Hierarchy.from_codes(cohort.vocab)
     table = sparsity(cohort, hierarchy)
