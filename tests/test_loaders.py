@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hiergen.errors import DataError
+from hiergen.errors import DataError, PluginError
 from hiergen.loaders import LOADERS, load
 
 FIX = Path(__file__).parent / "fixtures"
@@ -195,7 +195,7 @@ def test_mimic4_bad_icd_version(tmp_path: Path) -> None:
 
 
 def test_unknown_format_lists_available() -> None:
-    with pytest.raises(ValueError, match="available: meds, mimic3"):
+    with pytest.raises(PluginError, match="available: meds, mimic3"):
         load(FIX / "mimic3", format="mimic5")
     assert set(LOADERS) == {"nhds", "mimic3", "mimic4", "meds", "table", "synpuf"}
 

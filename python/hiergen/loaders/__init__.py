@@ -33,13 +33,13 @@ LOADERS: dict[str, tuple[Callable[..., tuple[Cohort, LoadReport]], str]] = {
 def load(
     path: str | Path, *, format: str, strict: bool = False, **options: Any
 ) -> tuple[Cohort, LoadReport]:
-    """Load ``path`` with the loader named ``format`` (see :data:`LOADERS`)."""
-    try:
-        fn = LOADERS[format][0]
-    except KeyError:
-        raise ValueError(
-            f"format: unknown loader {format!r}; available: {', '.join(sorted(LOADERS))}"
-        ) from None
+    """Load ``path`` with the loader plugin named ``format`` (built-ins: :data:`LOADERS`).
+
+    Unknown formats raise :class:`~hiergen.errors.PluginError` listing the installed loaders.
+    """
+    from hiergen.plugins.registry import get
+
+    fn = get("loaders", format).load
     try:
         return fn(path, strict=strict, **options)
     except TypeError as exc:
