@@ -21,6 +21,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "CategoryIndex",
+    "HiergenModel",
     "Cohort",
     "DataError",
     "HiergenError",
@@ -29,7 +30,14 @@ __all__ = [
     "PluginError",
     "__version__",
     "hookimpl",
+    "run_job",
 ]
+
+# Heavier parts, imported on first use: name -> (module, attribute).
+_LAZY = {
+    "HiergenModel": ("hiergen.model", "HiergenModel"),
+    "run_job": ("hiergen.generation.job", "run_job"),
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -43,4 +51,9 @@ def __getattr__(name: str) -> Any:
                 "`pip install .` (a C++17 compiler is needed) rather than importing the source tree"
             ) from exc
         return CategoryIndex
+    if name in _LAZY:
+        import importlib
+
+        module_name, attr = _LAZY[name]
+        return getattr(importlib.import_module(module_name), attr)
     raise AttributeError(f"module 'hiergen' has no attribute {name!r}")
