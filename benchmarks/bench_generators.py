@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from hiergen.cohort import Cohort
 from hiergen.hierarchy import Hierarchy
 
@@ -44,8 +45,13 @@ def _markov(**kwargs: Any) -> Callable[[], Any]:
 #: (label, factory). Torch generators go here, e.g.
 #: ("transformer d=128 L=2", lambda: TransformerGenerator(d_model=128, n_layers=2, ...)).
 GENERATORS: list[tuple[str, Callable[[], Any]]] = [
-    ("markov (order 2, default)", _markov()),
+    ("markov (default: visit classes)", _markov()),
     ("markov (order 1)", _markov(order=1, smoothing=1.0)),
+    # the chain of the first version, minus its age-pooled back-off level, as a reference
+    ("markov (order-2 chain, given order)", _markov(
+        context="stratum.prev2.prev1,stratum.prev1,stratum", token_order="given",
+        smoothing=4.0, n_classes=1,
+    )),
 ]
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from hiergen.cohort import Cohort
 from hiergen.evaluate import evaluate, independent_codes, resample_split
 

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
+
 from hiergen._core import CategoryIndex, _bench_rng
 
 C1 = "compiled, 1 thread, out="

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-import hiergen
 import pytest
 from click.testing import CliRunner
+
+import hiergen
 from hiergen.cli.main import CliState, cli
 from hiergen.errors import DataError
 from hiergen.plugins import get_plugin_manager, reset_plugin_manager

@@ -8,10 +8,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from test_model_helpers import small_cohort
+
 from hiergen.cli.main import cli
 from hiergen.generation.manifest import MANIFEST_FILE
 from hiergen.model import MODEL_FILE, default_model_dir
-from test_model_helpers import small_cohort
 
 
 def _write_table(path: Path) -> None:

@@ -7,6 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_evaluate_support import make_cohort, random_cohort
+
 from hiergen.evaluate import evaluate, independent_codes, resample_split
 from hiergen.evaluate._stats import auc, r2, total_variation
 from hiergen.evaluate._visits import (
@@ -23,9 +27,6 @@ from hiergen.evaluate.lengths import length_tv
 from hiergen.evaluate.plausibility import impossible_visits, plausibility
 from hiergen.plugins.markers import hookimpl
 from hiergen.plugins.records import MetricSpec
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_evaluate_support import make_cohort, random_cohort
 
 sets = st.lists(st.lists(st.integers(0, 30), unique=True, max_size=7), max_size=12)
 

@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from test_evaluate_support import random_cohort
+
 from hiergen.cohort import Cohort
 from hiergen.evaluate import evaluate, text_table, to_html, to_markdown, write_report
 from hiergen.evaluate.inputs import concat, guess_format, read_cohort
-from test_evaluate_support import random_cohort
 
 
 def write_flat(cohort: Cohort, path: Path) -> Path:

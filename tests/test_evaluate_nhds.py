@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from hiergen.cohort import Cohort
 from hiergen.evaluate import evaluate, independent_codes, resample_split
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_evaluate_support import make_cohort, random_cohort
+
 from hiergen.evaluate.privacy import (
     copy_rate,
     nearest_jaccard_distance,
     patient_copy_rate,
     privacy,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_evaluate_support import make_cohort, random_cohort
 
 code_sets = st.lists(
     st.lists(st.sampled_from(["401.9", "250.00", "272.4", "V30.00", "E849.7", "428.0"]),

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from test_model_helpers import train_small_model, tree_digest
+
 from hiergen.errors import DataError
 from hiergen.generation.demographics import DemographicsSource, read_demographics_file
 from hiergen.generation.job import plan_shards, run_job
 from hiergen.generation.manifest import MANIFEST_FILE
 from hiergen.generation.seeds import ShardSeeds
 from hiergen.model import HiergenModel
-from test_model_helpers import train_small_model, tree_digest
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from test_model_helpers import VOCAB, small_cohort, train_small_model
+
 from hiergen.demographics import N_STRATA
 from hiergen.errors import ModelError
 from hiergen.generation.demographics import DemographicsDistribution, parse_age_range
@@ -18,7 +20,6 @@ from hiergen.model import (
     default_model_dir,
     directory_hash,
 )
-from test_model_helpers import VOCAB, small_cohort, train_small_model
 
 
 @pytest.fixture(scope="module")

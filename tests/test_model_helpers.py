@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+
 from hiergen.cohort import Cohort
 
 #: A hand-written vocabulary: several categories, some with many codes, one E code.

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-import hiergen
 import pytest
 from click.testing import CliRunner
+
+import hiergen
 from hiergen.cli.main import cli
 from hiergen.errors import PluginError
 from hiergen.plugins import (
@@ -30,7 +31,7 @@ from hiergen.weighting import build_uniform
 
 TEST_PLUGINS = Path(__file__).parent / "plugins"
 REPO = Path(__file__).resolve().parents[1]
-BUILTIN_WEIGHTINGS = {"frequency", "smoothed", "stratified", "tempered", "uniform"}
+BUILTIN_WEIGHTINGS = {"context", "frequency", "smoothed", "stratified", "tempered", "uniform"}
 
 
 def load_test_plugin(name: str) -> ModuleType:
@@ -194,7 +195,7 @@ def test_block_plugins_by_name(fake_dist: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("HIERGEN_BLOCK_PLUGINS", "broken, hiergen.weighting")
     pm = get_plugin_manager()
     assert pm.has_plugin("good") and not pm.failures
-    assert set(registry("weightings")) == {"test-first"}
+    assert set(registry("weightings")) == {"context", "test-first"}  # hiergen.context stays
 
 
 # --- the example distribution, installed as a third party would ----------------------------

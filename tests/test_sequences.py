@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hiergen import Cohort, DataError, Hierarchy
 from hiergen.generators.sequences import (
     END,
@@ -15,8 +18,6 @@ from hiergen.generators.sequences import (
     decode,
     encode,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def _category(code: str) -> str:

@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from hiergen.cohort import Cohort
 from hiergen.demographics import N_STRATA, stratum
 from hiergen.errors import DataError, PluginError
@@ -23,8 +26,6 @@ from hiergen.weighting import (
     validate_code_weights,
 )
 from hiergen.weighting.smoothed import subcategory_key
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CODES = ("250.00", "250.01", "250.02", "250.10", "250.11", "401.1", "401.9", "042", "V30.00",
          "V30.01")

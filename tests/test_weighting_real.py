@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from hiergen.cohort import Cohort
 from hiergen.demographics import N_STRATA
 from hiergen.hierarchy import Hierarchy

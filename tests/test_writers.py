@@ -10,13 +10,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_model_helpers import train_small_model, tree_digest
+
 from hiergen.generation.patients import GeneratedPatients
 from hiergen.model import HiergenModel
 from hiergen.writers import get_writer_spec, make_writer
 from hiergen.writers.meds import BIRTH_CODE, MedsWriter
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_model_helpers import train_small_model, tree_digest
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ MAX_AGE: Final = 125.0
 
 
 def parse_sex(value: str | int, *, argument: str = "sex") -> int:
-    """Map ``M``/``F`` (and common spellings) to the integer code; raise ``ValueError`` otherwise."""
+    """Map ``M``/``F`` (and common spellings) to the sex code; ``ValueError`` otherwise."""
     key = str(value).strip().lower()
     if key in _SEX_ALIASES:
         return _SEX_ALIASES[key]

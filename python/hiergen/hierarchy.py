@@ -46,7 +46,9 @@ class Hierarchy:
         if offsets.ndim != 1 or offsets.size != len(self.categories) + 1:
             raise ValueError("offsets: length must be number of categories + 1")
         if offsets[0] != 0 or offsets[-1] != len(self.codes) or (np.diff(offsets) <= 0).any():
-            raise ValueError("offsets: must start at 0, end at len(codes), every category non-empty")
+            raise ValueError(
+                "offsets: must start at 0, end at len(codes), every category non-empty"
+            )
         offsets.setflags(write=False)
         object.__setattr__(self, "offsets", offsets)
         object.__setattr__(self, "_code_ids", {c: i for i, c in enumerate(self.codes)})

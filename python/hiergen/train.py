@@ -15,9 +15,9 @@ import numpy as np
 
 from hiergen.cohort import Cohort
 from hiergen.generation.demographics import DemographicsDistribution
-from hiergen.plugins.registry import get as lookup
 from hiergen.hierarchy import Hierarchy
 from hiergen.model import HiergenModel
+from hiergen.plugins.registry import get as lookup
 
 logger = logging.getLogger(__name__)
 

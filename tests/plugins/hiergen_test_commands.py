@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+
 import hiergen
 from hiergen.errors import DataError
 from hiergen.plugins import CommandSpec

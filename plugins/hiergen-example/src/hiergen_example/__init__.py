@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hiergen
 import numpy as np
+
+import hiergen
 from hiergen.plugins import CodeWeights, WeightingSpec
 
 __version__ = "0.1.0"
