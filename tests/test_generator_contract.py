@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from hiergen.cohort import Cohort
 from hiergen.errors import HiergenError, ModelError
 from hiergen.generators.base import CategoryPatients, Stage1Generator

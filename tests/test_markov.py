@@ -9,14 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hiergen.cohort import Cohort
-from hiergen.demographics import stratum
-from hiergen.errors import DataError, ModelError
-from hiergen.generators.base import CategoryPatients
-from hiergen.generators.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
-from hiergen.generators.markov import MarkovGenerator
-from hiergen.generators.markov_tables import HashIndex
-from hiergen.hierarchy import Hierarchy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_generator_contract import (
@@ -27,6 +19,15 @@ from test_generator_contract import (
     make_cohort,
     make_hierarchy,
 )
+
+from hiergen.cohort import Cohort
+from hiergen.errors import DataError, ModelError
+from hiergen.generators.base import CategoryPatients
+from hiergen.generators.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
+from hiergen.generators.markov import MarkovGenerator
+from hiergen.generators.markov_context import length_bucket
+from hiergen.generators.markov_tables import HashIndex
+from hiergen.hierarchy import Hierarchy
 
 
 @cache
@@ -67,21 +68,59 @@ def test_sex_only_categories_never_cross(order: int) -> None:
     assert np.isin(men.categories, ids(h, MALE_ONLY)).sum() > 100
 
 
+def distribution(gen: MarkovGenerator, sex: int, age: float, **features: int) -> np.ndarray:
+    """``P(category | context)`` of one context; unset category features are "none"."""
+    none = gen.n_categories
+    values: dict[str, np.ndarray] = {"stratum": gen.strata([sex], [age])}
+    for name in ("prev1", "prev2", "first", "prevvisit"):
+        values[name] = np.array([features.get(name, none)])
+    values["len"] = length_bucket([features.get("length", 1)])
+    values["left"] = length_bucket([features.get("left", 1)])
+    values["cls"] = np.array([features.get("cls", 0)])
+    keys = gen._transition_keys(values)
+    return gen._tables["transitions"].distribution([int(k[0]) for k in keys])
+
+
+def _contexts(gen: MarkovGenerator) -> list[dict[str, int]]:
+    n_cls = gen.n_classes if gen._uses_classes else 1
+    return [
+        {"prev1": prev, "first": prev, "prev2": prev, "cls": k, "length": length}
+        for prev in range(gen.n_categories + 1)
+        for k in range(n_cls)
+        for length in (4,)
+    ]
+
+
 @pytest.mark.parametrize("order", [1, 2])
 def test_model_gives_sex_only_categories_zero_mass_for_the_other_sex(order: int) -> None:
     """Exact check of the back-off chain: no level leaks a category across sexes."""
     gen = fitted(order)
     h = make_hierarchy()
-    table = gen._tables["transitions"]
     for sex, banned in ((0, ids(h, FEMALE_ONLY)), (1, ids(h, MALE_ONLY))):
         for age in (0.5, 10.0, 30.0, 50.0, 70.0, 90.0):
-            s = stratum([sex], [age])
-            for prev in range(h.n_categories + 1):
-                p1 = np.array([prev])
-                keys = gen._transition_keys(s, p1, p1)
-                p = table.distribution([int(k[0]) for k in keys])
+            for ctx in _contexts(gen):
+                p = distribution(gen, sex, age, **ctx)
                 assert p.sum() == pytest.approx(1.0)
-                assert (p[banned] == 0).all(), (sex, age, h.categories[prev % h.n_categories])
+                assert (p[banned] == 0).all(), (sex, age, ctx)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_age_only_categories_get_zero_mass_outside_their_ages(order: int) -> None:
+    """The plausibility leak of the first model: back-off levels pooled across age bands gave
+    newborn-only categories to adults. Every level now stays within the stratum."""
+    gen = fitted(order)
+    h = make_hierarchy()
+    for sex in (0, 1):
+        for age, banned in ((5.0, NEWBORN_ONLY + OLD_ONLY), (30.0, NEWBORN_ONLY + OLD_ONLY),
+                            (50.0, NEWBORN_ONLY + OLD_ONLY), (0.5, OLD_ONLY),
+                            (80.0, NEWBORN_ONLY)):
+            for ctx in _contexts(gen):
+                p = distribution(gen, sex, age, **ctx)
+                assert (p[ids(h, banned)] == 0).all(), (sex, age, ctx)
+    out = gen.sample(np.linspace(1.0, 64.0, 4000), np.arange(4000) % 2, seed=6)
+    young = np.repeat(out.visit_age < 65, np.diff(out.visit_offsets))
+    assert not np.isin(out.categories[young], ids(h, NEWBORN_ONLY + OLD_ONLY)).any()
+    assert np.isin(out.categories[~young], ids(h, OLD_ONLY)).any()
 
 
 def _share_of_visits_with(out: CategoryPatients, cat_ids: np.ndarray) -> float:
@@ -154,8 +193,9 @@ def test_repeat_cap_follows_codes_per_category() -> None:
 
 
 def test_first_category_follows_the_model() -> None:
-    """Sampled first categories of a stratum match P(c | start, stratum) within 5 sigma."""
-    gen = fitted()
+    """Sampled first categories of a stratum match P(c | start, stratum) within 5 sigma
+    (the order-1 chain: no visit classes to sum over)."""
+    gen = fitted(1)
     h = make_hierarchy()
     n = 20000
     age, sex = 50.0, 0
@@ -164,17 +204,14 @@ def test_first_category_follows_the_model() -> None:
     lengths = np.diff(out.visit_offsets)[out.patient_offsets[:-1]]
     observed = np.bincount(first_visit_first_cat[lengths > 0], minlength=h.n_categories)
     m = int((lengths > 0).sum())
-    s = stratum([sex], [age])
-    none = np.array([h.n_categories])
-    keys = gen._transition_keys(s, none, none)
-    p = gen._tables["transitions"].distribution([int(k[0]) for k in keys])
+    p = distribution(gen, sex, age)
     assert p.sum() == pytest.approx(1.0)
     freq = observed / m
     tol = 5 * np.sqrt(p * (1 - p) / m) + 1e-9
     assert (np.abs(freq - p) <= tol).all()
 
 
-@pytest.mark.parametrize("table", ["transitions", "lengths", "visits"])
+@pytest.mark.parametrize("table", ["transitions", "lengths", "visits", "classes"])
 def test_distributions_sum_to_one(table: str) -> None:
     gen = fitted()
     t = gen._tables[table]
@@ -301,6 +338,68 @@ def test_gaps_learned_from_visit_times() -> None:
     np.testing.assert_allclose(out.visit_age[1::2] - out.visit_age[::2], 2.0, atol=1e-4)
 
 
+def _two_type_cohort(n: int, seed: int) -> tuple[Cohort, Hierarchy]:
+    """Patients of two kinds kept across their 3 visits: chronic (250, 401, 272 and one more
+    code) or acute (486, 599, 780 and one more)."""
+    rng = np.random.default_rng(seed)
+    vocab = ("250.00", "401.9", "272.4", "486", "599.0", "780.6", "V15.82", "428.0")
+    chronic = rng.random(n) < 0.5
+    rows: list[int] = []
+    lengths: list[int] = []
+    for p in range(n):
+        for _ in range(3):
+            visit = [0, 1, 2] if chronic[p] else [3, 4, 5]
+            visit = [int(c) for c in rng.permutation(visit)] + [int(rng.integers(6, 8))]
+            rows += visit
+            lengths.append(len(visit))
+    vo = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=vo[1:])
+    cohort = Cohort(
+        patient_ids=np.arange(n),
+        patient_offsets=np.arange(0, 3 * n + 1, 3, dtype=np.int64),
+        visit_offsets=vo,
+        codes=np.asarray(rows, dtype=np.int32),
+        vocab=vocab,
+        sex=np.repeat(rng.integers(0, 2, n), 3).astype(np.int8),
+        age=np.repeat(rng.uniform(40, 60, n), 3).astype(np.float32),
+    )
+    return cohort, Hierarchy.from_codes(vocab, category_of=lambda c: c[:3])
+
+
+def test_later_visits_follow_the_previous_visit() -> None:
+    """The class of a visit depends on the class of the patient's previous visit, so a
+    chronic patient stays chronic (independent visits would agree half of the time)."""
+    cohort, h = _two_type_cohort(600, seed=3)
+    gen = MarkovGenerator()
+    gen.fit(cohort, h, seed=0)
+    out = gen.sample(np.full(2000, 50.0), np.arange(2000) % 2, seed=1)
+    chronic_cat = h.category_id("250")
+    visit_chronic = np.array([
+        chronic_cat in out.categories[out.visit_offsets[v] : out.visit_offsets[v + 1]]
+        for v in range(out.n_visits)
+    ])
+    nv = np.diff(out.patient_offsets)
+    assert (nv == 3).mean() > 0.95
+    first = out.patient_offsets[:-1][nv >= 2]
+    agree = (visit_chronic[first] == visit_chronic[first + 1]).mean()
+    share = visit_chronic[first].mean()
+    assert 0.4 < share < 0.6
+    assert agree > 0.9, agree
+    # The likelihood sums the classes out along the visits (a hidden Markov chain): a real
+    # patient is far more likely than one whose kind flips between visits.
+    flipped = cohort.select_patients(np.arange(2))
+    total_real = gen.log_likelihood(flipped)[0]
+    mixed_codes = flipped.codes.copy()
+    second = slice(int(flipped.visit_offsets[1]), int(flipped.visit_offsets[2]))
+    kinds = {0: 3, 1: 4, 2: 5, 3: 0, 4: 1, 5: 2}
+    mixed_codes[second] = [kinds.get(int(c), int(c)) for c in mixed_codes[second]]
+    mixed = Cohort(
+        flipped.patient_ids, flipped.patient_offsets, flipped.visit_offsets, mixed_codes,
+        flipped.vocab, flipped.sex, flipped.age,
+    )
+    assert gen.log_likelihood(mixed)[0] > total_real + 2.0
+
+
 # --- checkpoints ---------------------------------------------------------------------------
 def test_checkpoint_other_format_version(tmp_path: Path) -> None:
     fitted().save(tmp_path)
@@ -309,6 +408,15 @@ def test_checkpoint_other_format_version(tmp_path: Path) -> None:
     (tmp_path / CONFIG_FILE).write_text(json.dumps(header))
     with pytest.raises(ModelError, match="format_version 999"):
         MarkovGenerator.load(tmp_path)
+
+
+def test_checkpoint_of_an_older_markov_format(tmp_path: Path) -> None:
+    fitted().save(tmp_path / "a")
+    ckpt = load_checkpoint(tmp_path / "a")
+    config = {k: v for k, v in ckpt.config.items() if k != "markov_format"}  # as format 1 wrote
+    save_checkpoint(tmp_path / "b", "markov", config, ckpt.arrays)
+    with pytest.raises(ModelError, match="markov checkpoint format 1"):
+        MarkovGenerator.load(tmp_path / "b")
 
 
 def test_checkpoint_corrupt_json(tmp_path: Path) -> None:
@@ -395,3 +503,21 @@ def test_nhds_diversity_and_conditioning(nhds_path: Path) -> None:
     assert cats[out.categories[~male_visit]].any()
     total, n = gen.log_likelihood(held_out)
     assert 3.0 < total / n < 5.5
+    # Newborn-only categories (V30-V39, 760-779) at age 1 or more: about as rare as in the
+    # real data (the first model, backing off across age bands, put them in 0.7-10.7% of
+    # visits). Tolerance: 5 standard errors of the difference of two rates.
+    newborn = np.array([
+        (c.startswith("V3") and c[:3] <= "V39") or (c[:3].isdigit() and 760 <= int(c[:3]) <= 779)
+        for c in h.categories
+    ])
+
+    def newborn_rate(vo: np.ndarray, cats: np.ndarray, age: np.ndarray) -> float:
+        per_visit = np.add.reduceat(newborn[cats].astype(np.int64), vo[:-1][np.diff(vo) > 0])
+        has = np.zeros(vo.size - 1, dtype=bool)
+        has[np.diff(vo) > 0] = per_visit > 0
+        return float((has & (age >= 1)).mean())
+
+    real_rate = newborn_rate(held_out.visit_offsets, held_out.category_ids_in(h), held_out.age)
+    fake_rate = newborn_rate(out.visit_offsets, out.categories, out.visit_age)
+    se = np.sqrt(2 * max(real_rate, 1 / held_out.n_visits) / held_out.n_visits)
+    assert fake_rate <= real_rate + 5 * se, (fake_rate, real_rate)

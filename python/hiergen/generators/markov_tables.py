@@ -22,7 +22,7 @@ counts), so no search and no per-row alias table is needed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +33,8 @@ I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
 
-#: Context spaces up to this size get a dense key -> row map (int32, 4 bytes per key).
-DENSE_MAP_LIMIT = 1 << 22
+#: Context spaces up to this size get a dense key -> row map (int32, 4 bytes per key: 32 MB).
+DENSE_MAP_LIMIT = 1 << 23
 
 
 class HashIndex:
@@ -160,6 +160,34 @@ class CountLevel:
         return out
 
 
+class LazyKeys:
+    """Context keys computed on demand: ``fn(level, idx)`` gives the keys of elements ``idx``
+    at back-off level ``level`` (most elements stop at the first levels)."""
+
+    def __init__(
+        self, n: int, n_levels: int, fn: Callable[[int, I64], npt.NDArray[np.integer[Any]]]
+    ) -> None:
+        self.n = int(n)
+        self.n_levels = int(n_levels)
+        self.fn = fn
+
+    @classmethod
+    def of(cls, keys: Sequence[npt.NDArray[np.integer[Any]]]) -> LazyKeys:
+        arrays = [np.asarray(k) for k in keys]
+        n = int(arrays[0].shape[0]) if arrays else 0
+        return cls(n, len(arrays), lambda level, idx: arrays[level][idx])
+
+    def at(self, level: int, idx: I64) -> npt.NDArray[np.integer[Any]]:
+        return self.fn(level, idx)
+
+    def materialise(self) -> list[I64]:
+        every = np.arange(self.n)
+        return [np.asarray(self.at(lv, every), dtype=np.int64) for lv in range(self.n_levels)]
+
+    def subset(self, idx: I64) -> LazyKeys:
+        return LazyKeys(idx.size, self.n_levels, lambda level, sub: self.fn(level, idx[sub]))
+
+
 class BackoffTable:
     """``P(token | context)`` over tokens ``0..n_tokens-1`` with a back-off chain of levels."""
 
@@ -208,12 +236,16 @@ class BackoffTable:
         return [level.rows_of(k) for level, k in zip(self.levels, keys, strict=True)]
 
     def sample(
-        self, keys: Sequence[npt.NDArray[np.integer[Any]]], rng: np.random.Generator
+        self,
+        keys: Sequence[npt.NDArray[np.integer[Any]]] | LazyKeys,
+        rng: np.random.Generator,
     ) -> I32:
-        """One token per element, given its context key at every level."""
-        if len(keys) != len(self.levels):
-            raise ValueError(f"keys: {len(self.levels)} arrays expected, got {len(keys)}")
-        n = int(np.shape(keys[0])[0])
+        """One token per element, given its context key at every level (or a
+        :class:`LazyKeys` that computes a level's keys only for the elements that reach it)."""
+        lazy = keys if isinstance(keys, LazyKeys) else LazyKeys.of(keys)
+        if lazy.n_levels != len(self.levels):
+            raise ValueError(f"keys: {len(self.levels)} arrays expected, got {lazy.n_levels}")
+        n = lazy.n
         if n == 0:
             return np.zeros(0, dtype=np.int32)
         u = rng.random(n)
@@ -228,7 +260,7 @@ class BackoffTable:
         for level_no, (level, lam_arr, st_arr, tot_arr) in enumerate(
             zip(self.levels, self._row_lam, self._row_start, self._row_total, strict=True)
         ):
-            r = level.rows_of(np.asarray(keys[level_no])[idx])
+            r = level.rows_of(lazy.at(level_no, idx))
             lam = lam_arr[r]
             take = u < lam
             hit = idx[take]
@@ -244,7 +276,7 @@ class BackoffTable:
             for level_no, at, r in reversed(last_rows):
                 pick = np.isin(idx, at[self._row_total[level_no][r] > 0])
                 chosen = idx[pick]
-                rr = self.levels[level_no].rows_of(np.asarray(keys[level_no])[chosen])
+                rr = self.levels[level_no].rows_of(lazy.at(level_no, chosen))
                 start[chosen] = self._row_start[level_no][rr]
                 total[chosen] = self._row_total[level_no][rr]
                 idx = idx[~pick]
