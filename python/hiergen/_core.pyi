@@ -49,6 +49,43 @@ class CategoryIndex:
         exhausted: Literal["repeat", "error"] = "repeat",
     ) -> npt.NDArray[np.int32]: ...
 
+class ContextIndex:
+    """Context-aware Stage-2 sampler: a CategoryIndex plus (category, context code) tables."""
+
+    def __init__(
+        self,
+        index: CategoryIndex,
+        category: npt.ArrayLike,
+        context: npt.ArrayLike,
+        score: npt.ArrayLike,
+        weights: npt.ArrayLike,
+        rank: npt.ArrayLike,
+    ) -> None: ...
+    @property
+    def n_tables(self) -> int: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def index(self) -> CategoryIndex: ...
+    @property
+    def n_categories(self) -> int: ...
+    @property
+    def n_codes(self) -> int: ...
+    @property
+    def n_strata(self) -> int: ...
+    def sample_visits(
+        self,
+        categories: npt.ArrayLike,
+        visit_offsets: npt.ArrayLike,
+        strata: npt.ArrayLike | int | None = None,
+        *,
+        seed: int,
+        out: npt.NDArray[np.int32] | None = None,
+        threads: int | None = None,
+        exhausted: Literal["repeat", "error"] = "repeat",
+        context: bool = True,
+    ) -> npt.NDArray[np.int32]: ...
+
 def _bench_rng(
     out: npt.NDArray[np.uint32],
     seed: int,

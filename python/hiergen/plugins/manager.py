@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "hiergen.loaders._plugin",
     "hiergen.generators._plugin",
     "hiergen.weighting._plugin",
+    "hiergen.context._plugin",
     "hiergen.writers._plugin",
     "hiergen.evaluate._plugin",
     "hiergen.cli._plugin",

@@ -1,0 +1,47 @@
+"""Compile context tables into the C++ sampler (:class:`hiergen._core.ContextIndex`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hiergen.context.tables import ContextTables
+
+
+def compiled_module() -> Any:
+    """``hiergen._core`` (ImportError with a hint when the extension is missing)."""
+    try:
+        from hiergen import _core
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "hiergen._core, the compiled extension, is missing: install hiergen with "
+            "`pip install .` (a C++17 compiler is needed)"
+        ) from exc
+    return _core
+
+
+def context_index(
+    base: Any | npt.ArrayLike,
+    tables: ContextTables,
+    *,
+    zero_weight: str = "uniform",
+    core: Any = None,
+) -> Any:
+    """A ``ContextIndex`` over ``base`` (a ``CategoryIndex`` or its weights) and ``tables``.
+
+    ``core`` is the compiled module to use (default ``hiergen._core``).
+    """
+    mod = core if core is not None else compiled_module()
+    if not isinstance(base, mod.CategoryIndex):
+        weights = np.asarray(base, dtype=np.float64)
+        base = mod.CategoryIndex(tables.offsets, weights, zero_weight=zero_weight)
+    if base.n_codes != tables.n_codes or base.n_categories != tables.n_categories:
+        raise ValueError(
+            f"tables: built for {tables.n_categories} categories / {tables.n_codes} codes, "
+            f"the index has {base.n_categories} / {base.n_codes}"
+        )
+    return mod.ContextIndex(
+        base, tables.category, tables.context, tables.score, tables.weights, tables.rank
+    )

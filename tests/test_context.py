@@ -1,0 +1,273 @@
+"""Context-aware Stage 2: table building, the numpy reference and the compiled sampler."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hiergen.cohort import Cohort
+from hiergen.context import (
+    ContextTables,
+    build_context_tables,
+    context_index,
+    load_context_tables,
+    sample_visits_reference,
+    save_context_tables,
+)
+from hiergen.errors import ModelError
+from hiergen.hierarchy import Hierarchy
+from hiergen.weighting import build_weights
+
+
+def make_cohort(visits: list[list[str]], vocab: tuple[str, ...]) -> Cohort:
+    index = {c: i for i, c in enumerate(vocab)}
+    codes = np.asarray([index[c] for v in visits for c in v], dtype=np.int32)
+    vo = np.concatenate([[0], np.cumsum([len(v) for v in visits])]).astype(np.int64)
+    n = len(visits)
+    return Cohort(
+        patient_ids=np.arange(n),
+        patient_offsets=np.arange(n + 1, dtype=np.int64),
+        visit_offsets=vo,
+        codes=codes,
+        vocab=vocab,
+        sex=np.zeros(n, dtype=np.int8),
+        age=np.full(n, 50.0, dtype=np.float32),
+    )
+
+
+# 250.40 (diabetes, renal) always comes with 585.3 (CKD stage 3), 250.00 with 585.9; category
+# 250 is more frequent than 585, so it is drawn first and becomes the context of 585.
+LINK_VOCAB = ("250.00", "250.40", "585.3", "585.9", "401.9")
+LINK_VISITS = (
+    [["250.40", "585.3"]] * 100 + [["250.00", "585.9"]] * 100 + [["250.00", "401.9"]] * 50
+)
+
+
+@pytest.fixture(scope="module")
+def link() -> tuple[Hierarchy, Cohort]:
+    hierarchy = Hierarchy.from_codes(LINK_VOCAB)
+    return hierarchy, make_cohort(LINK_VISITS, LINK_VOCAB)
+
+
+def core_module() -> Any:
+    name = os.environ.get("HIERGEN_TEST_CORE_MODULE", "hiergen._core")
+    try:
+        mod = importlib.import_module(name)
+    except ImportError:
+        pytest.skip(f"compiled module {name} is not built")
+    if not hasattr(mod, "ContextIndex"):
+        pytest.skip(f"compiled module {name} has no ContextIndex (rebuild hiergen)")
+    return mod
+
+
+def link_share(hierarchy: Hierarchy, codes: np.ndarray) -> float:
+    """Among synthetic visits holding 250.40 and a code of 585: share with 585.3."""
+    pairs = codes.reshape(-1, 2)
+    with_585 = (hierarchy.code_category[pairs] == hierarchy.category_id("585")).any(axis=1)
+    with_a = (pairs == hierarchy.code_id("250.40")).any(axis=1) & with_585
+    with_b = (pairs == hierarchy.code_id("585.3")).any(axis=1)
+    return float((with_a & with_b).sum() / max(with_a.sum(), 1))
+
+
+def link_inputs(hierarchy: Hierarchy, cohort: Cohort) -> tuple[np.ndarray, np.ndarray]:
+    # Stage-1 oracle repeated 20 times: 5,000 visits, about 1,600 with 250.40 and 585.
+    cats = np.tile(cohort.category_ids_in(hierarchy), 20).astype(np.int32)
+    vo = np.arange(0, cats.size + 1, 2, dtype=np.int64)
+    return cats, vo
+
+
+def test_tables_capture_the_link(link: tuple[Hierarchy, Cohort]) -> None:
+    hierarchy, cohort = link
+    tables = build_context_tables(hierarchy, cohort, min_support=10, shrinkage=0.0)
+    cat_585 = hierarchy.category_id("585")
+    table = tables.table(cat_585, hierarchy.code_id("250.40"))
+    assert table.tolist() == [1.0, 0.0]  # 585.3, 585.9
+    # 250 is the more frequent category: drawn first.
+    assert tables.rank[hierarchy.category_id("250")] < tables.rank[cat_585]
+    with pytest.raises(KeyError, match="no context table"):
+        tables.table(cat_585, hierarchy.code_id("401.9"))
+
+
+def test_reference_reproduces_the_link(link: tuple[Hierarchy, Cohort]) -> None:
+    hierarchy, cohort = link
+    tables = build_context_tables(hierarchy, cohort, min_support=10, shrinkage=0.0)
+    base = build_weights("frequency", hierarchy, cohort).weights
+    cats, vo = link_inputs(hierarchy, cohort)
+    with_ctx = sample_visits_reference(base, tables, cats, vo, seed=3)
+    free = sample_visits_reference(base, tables, cats, vo, seed=3, use_context=False)
+    assert link_share(hierarchy, with_ctx) == 1.0
+    # Context-free: 585.3 is half of category 585 whatever the diabetes code (n ~ 2,000).
+    assert abs(link_share(hierarchy, free) - 0.5) < 0.06
+    assert (hierarchy.code_category[with_ctx] == cats).all()
+
+
+def test_compiled_reproduces_the_link(link: tuple[Hierarchy, Cohort]) -> None:
+    core = core_module()
+    hierarchy, cohort = link
+    tables = build_context_tables(hierarchy, cohort, min_support=10, shrinkage=0.0)
+    base = build_weights("frequency", hierarchy, cohort).weights
+    index = context_index(base, tables, core=core)
+    assert index.n_tables == tables.n_tables
+    cats, vo = link_inputs(hierarchy, cohort)
+    with_ctx = index.sample_visits(cats, vo, seed=3)
+    free = index.sample_visits(cats, vo, seed=3, context=False)
+    assert link_share(hierarchy, with_ctx) == 1.0
+    assert abs(link_share(hierarchy, free) - 0.5) < 0.06
+    # context=False is exactly the context-free index.
+    assert (free == index.index.sample_visits(cats, vo, seed=3)).all()
+
+
+def random_case(data: st.DataObject) -> tuple[Hierarchy, Cohort, np.ndarray, np.ndarray]:
+    n_cat = data.draw(st.integers(1, 5))
+    sizes = data.draw(st.lists(st.integers(1, 4), min_size=n_cat, max_size=n_cat))
+    vocab = tuple(f"{100 + c}.{j}" for c in range(n_cat) for j in range(sizes[c]))
+    visits = data.draw(
+        st.lists(
+            st.lists(st.sampled_from(vocab), min_size=1, max_size=6, unique=True),
+            min_size=1,
+            max_size=40,
+        )
+    )
+    hierarchy = Hierarchy.from_codes(vocab)
+    cohort = make_cohort(visits, vocab)
+    cats = cohort.category_ids_in(hierarchy).astype(np.int32)
+    return hierarchy, cohort, cats, cohort.visit_offsets
+
+
+def check_visits(hierarchy: Hierarchy, cats: np.ndarray, vo: np.ndarray, codes: np.ndarray) -> None:
+    assert (hierarchy.code_category[codes] == cats).all()
+    sizes = np.diff(hierarchy.offsets)
+    for v in range(vo.size - 1):
+        got, want = codes[vo[v] : vo[v + 1]], cats[vo[v] : vo[v + 1]]
+        # Distinct within a visit while the category has codes left (weights are positive).
+        for c in np.unique(want):
+            k = int((want == c).sum())
+            drawn = got[want == c]
+            assert np.unique(drawn).size == min(k, int(sizes[c]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_reference_properties(data: st.DataObject) -> None:
+    hierarchy, cohort, cats, vo = random_case(data)
+    tables = build_context_tables(hierarchy, cohort, min_support=1, shrinkage=1.0)
+    base = build_weights("smoothed", hierarchy, cohort).weights
+    codes = sample_visits_reference(base, tables, cats, vo, seed=data.draw(st.integers(0, 99)))
+    check_visits(hierarchy, cats, vo, codes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_compiled_properties(data: st.DataObject) -> None:
+    core = core_module()
+    hierarchy, cohort, cats, vo = random_case(data)
+    tables = build_context_tables(hierarchy, cohort, min_support=1, shrinkage=1.0)
+    base = build_weights("smoothed", hierarchy, cohort).weights
+    index = context_index(base, tables, core=core)
+    seed = data.draw(st.integers(0, 2**32))
+    codes = index.sample_visits(cats, vo, seed=seed)
+    check_visits(hierarchy, cats, vo, codes)
+    assert (codes == index.sample_visits(cats, vo, seed=seed)).all()
+
+
+def test_compiled_thread_count_invariance(link: tuple[Hierarchy, Cohort]) -> None:
+    core = core_module()
+    hierarchy, cohort = link
+    tables = build_context_tables(hierarchy, cohort, min_support=10, shrinkage=1.0)
+    index = context_index(build_weights("frequency", hierarchy, cohort).weights, tables, core=core)
+    cats = np.tile(cohort.category_ids_in(hierarchy), 400).astype(np.int32)  # 200k codes
+    vo = np.arange(0, cats.size + 1, 2, dtype=np.int64)
+    one = index.sample_visits(cats, vo, seed=11, threads=1)
+    for threads in (2, 3, 8):
+        assert (index.sample_visits(cats, vo, seed=11, threads=threads) == one).all()
+    assert not (index.sample_visits(cats, vo, seed=12, threads=1) == one).all()
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "match"),
+    [
+        ("min_support", -1, "min_support must be an integer >= 1"),
+        ("min_support", 2.5, "min_support must be an integer"),
+        ("shrinkage", -0.5, "shrinkage must be a finite number >= 0"),
+        ("max_tables", -3, "max_tables must be an integer >= 0"),
+        ("order", "alphabetical", "order must be one of"),
+    ],
+)
+def test_bad_parameters(link: tuple[Hierarchy, Cohort], param: str, value: Any, match: str) -> None:
+    hierarchy, cohort = link
+    with pytest.raises(ValueError, match=match):
+        build_context_tables(hierarchy, cohort, **{param: value})
+
+
+def test_bad_tables_and_inputs(link: tuple[Hierarchy, Cohort]) -> None:
+    hierarchy, cohort = link
+    tables = build_context_tables(hierarchy, cohort, min_support=10, shrinkage=0.0)
+    bad_context = np.array(tables.context, copy=True)
+    bad_context[0] = hierarchy.n_codes + 7  # an unknown context code
+    with pytest.raises(ModelError, match="context code ids out of range"):
+        ContextTables(
+            tables.offsets, tables.category, bad_context, tables.support, tables.score,
+            tables.weights, tables.rank,
+        )
+    base = build_weights("frequency", hierarchy, cohort).weights
+    cats, vo = link_inputs(hierarchy, cohort)
+    with pytest.raises(ValueError, match="sweeps"):
+        sample_visits_reference(base, tables, cats, vo, seed=1, sweeps=-1)
+    with pytest.raises(ValueError, match="categories: id"):
+        sample_visits_reference(base, tables, cats + 10, vo, seed=1)
+
+
+def test_compiled_bad_arguments(link: tuple[Hierarchy, Cohort]) -> None:
+    core = core_module()
+    hierarchy, cohort = link
+    tables = build_context_tables(hierarchy, cohort, min_support=10, shrinkage=0.0)
+    base = core.CategoryIndex(
+        hierarchy.offsets, build_weights("frequency", hierarchy, cohort).weights
+    )
+    args = dict(
+        category=tables.category, context=tables.context, score=tables.score,
+        weights=tables.weights, rank=tables.rank,
+    )
+    with pytest.raises(ValueError, match=r"context\[0\] = 99 is not a code id"):
+        core.ContextIndex(base, **{**args, "context": np.full(tables.n_tables, 99, np.int32)})
+    with pytest.raises(ValueError, match="rank: expected"):
+        core.ContextIndex(base, **{**args, "rank": np.zeros(1, np.int32)})
+    with pytest.raises(ValueError, match="weights"):
+        core.ContextIndex(base, **{**args, "weights": tables.weights[:-1]})
+    index = core.ContextIndex(base, **args)
+    cats, vo = link_inputs(hierarchy, cohort)
+    with pytest.raises(ValueError, match="out of range"):
+        index.sample_visits(cats + 50, vo, seed=1)
+    with pytest.raises(ValueError, match="visit_offsets"):
+        index.sample_visits(cats, vo[:-1], seed=1)
+
+
+def test_storage_round_trip(link: tuple[Hierarchy, Cohort], tmp_path: Path) -> None:
+    hierarchy, cohort = link
+    tables = build_context_tables(hierarchy, cohort, min_support=10)
+    save_context_tables(tables, tmp_path)
+    back = load_context_tables(tmp_path)
+    assert back.params == tables.params
+    for name in ("category", "context", "support", "score", "weights", "rank", "offsets"):
+        assert np.array_equal(getattr(back, name), getattr(tables, name)), name
+    (tmp_path / "context.json").write_text('{"format": "other"}')
+    with pytest.raises(ModelError, match="not hiergen-context-tables"):
+        load_context_tables(tmp_path)
+
+
+def test_weighting_plugin(link: tuple[Hierarchy, Cohort]) -> None:
+    hierarchy, cohort = link
+    result = build_weights("context", hierarchy, cohort, {"min_support": 10})
+    tables = getattr(result, "tables", None)
+    assert isinstance(tables, ContextTables) and tables.n_tables > 0
+    assert result.params["min_support"] == 10
+    assert result.weights.shape[1] == hierarchy.n_codes
+    with pytest.raises(ValueError, match="min_support"):
+        build_weights("context", hierarchy, cohort, {"min_support": -1})
