@@ -4,6 +4,7 @@
 namespace hiergen::bind {
 void register_category_index(pybind11::module_& m);
 void register_bench(pybind11::module_& m);
+void register_logits(pybind11::module_& m);
 void register_context(pybind11::module_& m);
 }  // namespace hiergen::bind
 
@@ -11,5 +12,6 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "hiergen's compiled core: the Stage-2 category -> code alias sampler.";
   hiergen::bind::register_category_index(m);
   hiergen::bind::register_bench(m);
+  hiergen::bind::register_logits(m);
   hiergen::bind::register_context(m);
 }

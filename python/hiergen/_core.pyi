@@ -92,3 +92,18 @@ def _bench_rng(
     kind: Literal["counter", "splitmix", "xoshiro"] = "counter",
     threads: int | None = None,
 ) -> None: ...
+
+def sample_logits(
+    logits: npt.ArrayLike,
+    *,
+    seed: int,
+    step: int,
+    streams: npt.ArrayLike | None = None,
+    floors: npt.ArrayLike | None = None,
+    floor_start: int = 0,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    out: npt.NDArray[np.int32] | None = None,
+    threads: int | None = None,
+) -> npt.NDArray[np.int32]: ...

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from hiergen import Cohort, Hierarchy
 from torch_testdata import TINY, category, make_cohort
+
+from hiergen import Cohort, Hierarchy
+from hiergen_torch.generator import TorchGenerator
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +20,8 @@ def hierarchy(cohort: Cohort) -> Hierarchy:
 
 
 @pytest.fixture(scope="session", params=["transformer", "lstm"])
-def fitted(request: pytest.FixtureRequest, cohort: Cohort, hierarchy: Hierarchy):  # type: ignore[no-untyped-def]
+def fitted(request: pytest.FixtureRequest, cohort: Cohort, hierarchy: Hierarchy
+           ) -> TorchGenerator:
     from hiergen_torch import LSTMGenerator, TransformerGenerator
 
     cls = TransformerGenerator if request.param == "transformer" else LSTMGenerator

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from torch_testdata import TINY, category, make_cohort
+
 from hiergen import Cohort, DataError, Hierarchy, ModelError
 from hiergen.generators import CategoryPatients, Stage1Generator
 from hiergen_torch import LSTMGenerator, TransformerGenerator
-from torch_testdata import TINY, category, make_cohort
 
 
 def _visits(p: CategoryPatients, h: Hierarchy) -> list[list[str]]:

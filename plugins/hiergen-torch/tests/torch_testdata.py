@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from hiergen import Cohort
 
 COMMON = ["401.9", "401.1", "250.00", "250.01", "414.01", "428.0", "427.31", "272.4",
@@ -24,7 +25,10 @@ def make_cohort(n_patients: int = 600, seed: int = 0) -> Cohort:
     index = {c: i for i, c in enumerate(vocab)}
     weights = 1.0 / np.arange(1, len(COMMON) + 1)
     weights /= weights.sum()
-    po, vo, codes, sexes, ages = [0], [0], [], [], []
+    po, vo = [0], [0]
+    codes: list[int] = []
+    sexes: list[int] = []
+    ages: list[float] = []
     for _ in range(n_patients):
         sex = int(rng.integers(2))
         newborn = rng.random() < 0.15

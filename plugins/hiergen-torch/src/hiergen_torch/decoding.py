@@ -5,20 +5,197 @@ with a marker (no empty visit, no patient without a visit), tokens inside a visi
 a category repeats at most as often as it has codes, a visit holds at most ``max_codes``
 categories, a patient at most ``max_visits`` visits and ``max_len`` tokens (the last one forced
 to ``END``). Finished rows leave the batch, so late steps only compute the rows still running.
+
+Two samplers draw the tokens. ``"compiled"`` (CPU) hands each step's logits to hiergen's
+compiled :func:`hiergen.sampling.sample_logits`, which applies the constraints as a per-row
+floor without masking passes and draws from a counter-based stream keyed by (seed, patient,
+step): a patient's tokens depend only on the seed, its stream id and the model's numbers, not on
+which other patients share the batch or how many workers run. ``"torch"`` (any device, used
+on GPU) samples with torch operations and a seeded ``torch.Generator``.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
 import torch
-from hiergen.generators.sequences import END, N_SPECIAL, PAD, VISIT_END
 from torch import Tensor
 
-from hiergen_torch.models import IncrementalDecoder
+from hiergen.generators.sequences import END, N_SPECIAL, PAD, VISIT_END
+from hiergen.sampling import sample_logits as compiled_sample_logits
+from hiergen_torch.models import IncrementalDecoder, make_decoder
 from hiergen_torch.sampling import sample_logits
+
+Sampler = Literal["auto", "compiled", "torch"]
+
+#: Finished rows are dropped once the running rows are at most this share of the batch
+#: (dropping means copying every layer's key/value cache, so not on every step).
+COMPACT_AT = 0.9
+
+
+def generate(
+    decoder: IncrementalDecoder,
+    sex: Tensor,
+    age: Tensor,
+    *,
+    max_repeats: Tensor,
+    max_len: int,
+    max_codes: int,
+    max_visits: int,
+    seed: int,
+    streams: npt.NDArray[np.int64] | None = None,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    sampler: Sampler = "auto",
+) -> Tensor:
+    """Token ids ``(B, max_len)`` (int32, PAD after END) for the patients ``sex``, ``age``.
+
+    ``seed`` is an integer in [0, 2**64); ``streams`` (default ``0 .. B-1``) gives each
+    patient its random stream for the compiled sampler (pass global patient numbers so that
+    splitting a request into batches does not change anyone's stream).
+    """
+    if sampler == "auto":
+        sampler = "compiled" if sex.device.type == "cpu" else "torch"
+    if sampler == "compiled":
+        ids = np.arange(sex.shape[0], dtype=np.int64) if streams is None else np.asarray(
+            streams, dtype=np.int64)
+        return _generate_compiled(
+            decoder, sex, age, caps=max_repeats.cpu().numpy().astype(np.int64),
+            max_len=max_len, max_codes=max_codes, max_visits=max_visits, seed=seed,
+            streams=ids, temperature=temperature, top_k=top_k, top_p=top_p)
+    if sampler != "torch":
+        raise ValueError(f"sampler: expected 'auto', 'compiled' or 'torch', got {sampler!r}")
+    gen = torch.Generator(device=sex.device).manual_seed(seed & (2**63 - 1))
+    return generate_torch(decoder, sex, age, max_repeats=max_repeats, max_len=max_len,
+                          max_codes=max_codes, max_visits=max_visits, generator=gen,
+                          temperature=temperature, top_k=top_k, top_p=top_p)
+
+
+def generate_blocks(
+    model: torch.nn.Module,
+    sex: npt.NDArray[np.int64],
+    age: npt.NDArray[np.float32],
+    *,
+    block_size: int,
+    workers: int = 1,
+    device: torch.device | str = "cpu",
+    seed: int,
+    max_repeats: Tensor,
+    max_len: int,
+    max_codes: int,
+    max_visits: int,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    sampler: Sampler = "auto",
+) -> npt.NDArray[np.int32]:
+    """Tokens ``(n, max_len)`` for many patients, in fixed blocks of ``block_size``.
+
+    Patient ``i`` draws from stream ``i`` of ``seed`` and every block is decoded as a unit, so
+    ``workers`` (threads, each running whole blocks; torch releases the GIL inside its
+    operations) changes the speed, not the output. The caller sets torch's intra-op threads
+    (one per worker is the fast choice on CPU).
+    """
+    n = sex.shape[0]
+    out = np.full((n, max_len), PAD, dtype=np.int32)
+    step = max(1, block_size)
+    blocks = [(start, min(start + step, n)) for start in range(0, n, step)]
+
+    def run(block: tuple[int, int]) -> None:
+        start, stop = block
+        tokens = generate(
+            make_decoder(model),
+            torch.from_numpy(np.ascontiguousarray(sex[start:stop], dtype=np.int64)).to(device),
+            torch.from_numpy(np.ascontiguousarray(age[start:stop], dtype=np.float32)).to(device),
+            max_repeats=max_repeats, max_len=max_len, max_codes=max_codes,
+            max_visits=max_visits, seed=seed, streams=np.arange(start, stop, dtype=np.int64),
+            temperature=temperature, top_k=top_k, top_p=top_p, sampler=sampler,
+        )
+        out[start:stop] = tokens.cpu().numpy()
+
+    workers = min(max(1, workers), len(blocks))
+    if workers == 1:
+        for block in blocks:
+            run(block)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # OpenMP's thread count is per thread: new threads would start with one per core.
+        threads = torch.get_num_threads()
+
+        def init() -> None:
+            torch.set_num_threads(threads)
+
+        with ThreadPoolExecutor(workers, initializer=init) as pool:
+            list(pool.map(run, blocks))
+    return out
 
 
 @torch.inference_mode()
-def generate(
+def _generate_compiled(
+    decoder: IncrementalDecoder, sex: Tensor, age: Tensor, *, caps: npt.NDArray[np.int64],
+    max_len: int, max_codes: int, max_visits: int, seed: int,
+    streams: npt.NDArray[np.int64], temperature: float, top_k: int, top_p: float,
+) -> Tensor:
+    """The compiled-sampler loop; bookkeeping on small numpy arrays (cheaper than torch ops)."""
+    n = sex.shape[0]
+    out = np.full((n, max_len), PAD, dtype=np.int32)
+    rows = np.arange(n)
+    last = np.full(n, VISIT_END, dtype=np.int64)
+    rep = np.zeros(n, dtype=np.int64)
+    vlen = np.zeros_like(rep)
+    nvis = np.zeros_like(rep)
+    alive = np.ones(n, dtype=bool)
+    all_alive = True
+    neg_inf = np.float32(-np.inf)
+    logits = decoder.start(sex, age, max_len).float().contiguous()
+    n_tokens = logits.shape[-1]
+    for t in range(max_len):
+        if t == max_len - 1:
+            tok = np.full(rows.shape[0], END, dtype=np.int32)
+        else:
+            x = logits.cpu().numpy()
+            at_start = last < N_SPECIAL
+            lower = np.where(at_start, N_SPECIAL, last + (rep >= caps[last]))
+            lower[vlen >= max_codes] = n_tokens
+            x[:, PAD] = neg_inf
+            x[at_start | (nvis + 1 >= max_visits), VISIT_END] = neg_inf
+            x[at_start, END] = neg_inf
+            tok = compiled_sample_logits(
+                x, seed=seed, step=t, streams=streams, floors=lower, floor_start=N_SPECIAL,
+                temperature=temperature, top_k=top_k, top_p=top_p, threads=1)
+            tok[tok < 0] = END  # nothing allowed: the patient ends
+        if all_alive:
+            out[rows, t] = tok
+        else:
+            tok[~alive] = END
+            out[rows[alive], t] = tok[alive]
+        tok64 = tok.astype(np.int64)
+        rep = np.where(tok64 == last, rep + 1, 1)
+        vlen = np.where(tok64 < N_SPECIAL, 0, vlen + 1)
+        nvis += tok64 == VISIT_END
+        last = tok64
+        alive &= tok64 != END
+        n_alive = int(np.count_nonzero(alive))
+        if n_alive == 0:
+            break
+        all_alive = n_alive == alive.shape[0]
+        if n_alive <= COMPACT_AT * alive.shape[0]:
+            keep = np.flatnonzero(alive)
+            rows, last, rep, vlen, nvis, streams, tok64 = (
+                a[keep] for a in (rows, last, rep, vlen, nvis, streams, tok64))
+            alive = np.ones(n_alive, dtype=bool)
+            all_alive = True
+            decoder.keep(torch.from_numpy(keep).to(logits.device))
+        logits = decoder.step(torch.from_numpy(tok64).to(logits.device)).float().contiguous()
+    return torch.from_numpy(out)
+
+
+@torch.inference_mode()
+def generate_torch(
     decoder: IncrementalDecoder,
     sex: Tensor,
     age: Tensor,
@@ -32,7 +209,7 @@ def generate(
     top_k: int = 0,
     top_p: float = 1.0,
 ) -> Tensor:
-    """Token ids ``(B, max_len)`` (int32, PAD after END) for the patients ``sex``, ``age``."""
+    """The torch-sampler loop (any device): like :func:`generate` with a ``torch.Generator``."""
     device = sex.device
     n = sex.shape[0]
     out = torch.full((n, max_len), PAD, dtype=torch.int32, device=device)

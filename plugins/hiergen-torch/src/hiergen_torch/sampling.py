@@ -1,4 +1,6 @@
-"""Drawing one token per row from logits: temperature, top-k and exact top-p (nucleus).
+"""Drawing one token per row from logits with torch operations (the ``"torch"`` sampler, used
+on GPU; on CPU the compiled :func:`hiergen.sampling.sample_logits` is faster): temperature,
+top-k and exact top-p (nucleus).
 
 Every draw uses one uniform number per row (inverse CDF), so a seeded ``torch.Generator``
 makes sampling reproducible, and the common case (``top_p == 1``, no top-k) needs no sort: a
