@@ -59,8 +59,12 @@ import glob  # noqa: E402
 
 import pytest  # noqa: E402
 
+# Every test file that drives compiled code directly.
+tests = sorted(
+    glob.glob("tests/test_sampler*.py")
+    + ["tests/test_context.py", "tests/test_logits_sampler.py"]
+)
 # --capture=sys: a sanitizer report written to fd 2 reaches the log instead of being captured.
-tests = sorted(glob.glob("tests/test_sampler*.py"))
 sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--capture=sys", *tests]))
 PYEOF
 echo "-- sanitizer run passed"
