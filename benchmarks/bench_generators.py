@@ -7,8 +7,12 @@ ages and sexes (tiled to ``--n-sample``) and time it; score the category pair R2
 synthetic visits as the 20% holds against the 20%, next to its ceiling (the training visits)
 and floor (categories drawn independently at their marginal rates with held-out visit sizes).
 
-The baseline measured in the same run is that floor model: its throughput and NLL are the
-reference for the ratios.
+Each generator also gets the checkpoint size, and the figures of ``bench_nhds_protocol.py``
+(same split): category and code pair R2 (``hiergen.evaluate``, Stage 2 ``frequency``) and the
+rate of newborn/pregnancy codes at impossible ages. The "gap closed" column is the share of
+the floor-to-ceiling gap of this script's own category pair R2 (floor: that model; ceiling:
+the training visits). Throughput ratios are against the order-1 markov model (the default
+shipped before checkpoint format 3), measured in the same run.
 
 Run: ``PYTHONPATH=python .venv/bin/python benchmarks/bench_generators.py``.
 To add a generator (e.g. the torch plugin's lstm/transformer), append to ``GENERATORS``.
@@ -17,8 +21,10 @@ To add a generator (e.g. the torch plugin's lstm/transformer), append to ``GENER
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,14 +51,19 @@ def _markov(**kwargs: Any) -> Callable[[], Any]:
 #: (label, factory). Torch generators go here, e.g.
 #: ("transformer d=128 L=2", lambda: TransformerGenerator(d_model=128, n_layers=2, ...)).
 GENERATORS: list[tuple[str, Callable[[], Any]]] = [
-    ("markov (default: visit classes)", _markov()),
-    ("markov (order 1)", _markov(order=1, smoothing=1.0)),
+    ("markov (64 visit classes: the shipped default model)", _markov(n_classes=64)),
+    ("markov (default: 32 visit classes)", _markov()),
+    ("markov (order 1: the shipped default before format 3)", _markov(order=1)),
     # the chain of the first version, minus its age-pooled back-off level, as a reference
     ("markov (order-2 chain, given order)", _markov(
         context="stratum.prev2.prev1,stratum.prev1,stratum", token_order="given",
         smoothing=4.0, n_classes=1,
     )),
 ]
+
+
+#: The row the throughput ratios are taken against.
+BASELINE = GENERATORS[2][0]
 
 
 # --- the floor model (baseline) ------------------------------------------------------------
@@ -141,19 +152,62 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+def protocol_split(cohort: Cohort, seed: int = 0) -> tuple[Cohort, Cohort]:
+    """The 80/20 split by record of ``bench_nhds_protocol.py`` (so the figures agree)."""
+    perm = np.random.default_rng(seed).permutation(cohort.n_visits)
+    n_train = int(0.8 * cohort.n_visits)
+    return cohort.select_visits(perm[:n_train]), cohort.select_visits(perm[n_train:])
+
+
+def checkpoint_mb(gen: Any) -> float:
+    """Size of the saved checkpoint directory (MB, 10^6 bytes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        gen.save(tmp)
+        return sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()) / 1e6
+
+
+def protocol_metrics(
+    gen: Any, hierarchy: Hierarchy, train: Cohort, held: Cohort, real_pairs: dict[int, float],
+    *, weighting: str = "frequency",
+) -> dict[str, float]:
+    """Category and code pair R2 and the impossible-age rate of as many synthetic visits as
+    the held-out set holds (its ages and sexes; Stage 2 ``weighting``), as in
+    ``bench_nhds_protocol.py``; ``own_category_pair_r2`` by this script's :func:`pair_r2`
+    when ``real_pairs`` is given."""
+    from hiergen.evaluate import evaluate
+    from hiergen.model import HiergenModel
+    from hiergen.plugins.registry import registry
+
+    spec = registry("weightings")[weighting]
+    weights = spec.build(hierarchy, train, **dict(spec.defaults)).weights
+    model = HiergenModel(gen, "markov", hierarchy, weights)
+    synthetic = model.generate(age=held.age, sex=held.sex, seed=1).to_cohort()
+    report = evaluate(held, synthetic, train=train, metrics=["pairs", "plausibility"],
+                      baselines=False, plots=False)
+    out = dict(report.values["synthetic"])
+    if real_pairs:
+        cats = synthetic.category_ids_in(hierarchy)
+        out["own_category_pair_r2"] = pair_r2(
+            real_pairs, prevalences(synthetic.visit_offsets, cats, hierarchy.n_categories)[1]
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of NHDS10.PU.txt.bz2")
     ap.add_argument("--n-sample", type=int, default=200_000, help="patients per timed sample")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
+    ap.add_argument("--only", nargs="*", help="labels (substrings) of the generators to run")
     args = ap.parse_args(argv)
     if not (args.data / "NHDS10.PU.txt.bz2").exists():
         print(f"NHDS 2010 not found under {args.data}; nothing to measure", file=sys.stderr)
         return 1
 
     real = load_nhds(args.data)
+    train, held = protocol_split(real)
+    # the whole vocabulary, as the protocol does (codes only in the held-out set get weight 0)
     hierarchy = Hierarchy.from_codes(real.vocab)
-    train, held = real.split(0.2, seed=0)
     c = hierarchy.n_categories
     print(
         f"NHDS 2010: {train.n_visits:,} training / {held.n_visits:,} held-out visits, "
@@ -163,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     first = held.patient_offsets[:-1]
     age = np.tile(held.age[first], reps)[: args.n_sample]
     sex = np.tile(held.sex[first], reps)[: args.n_sample]
-    real_uni, real_pairs = prevalences(held.visit_offsets, held.category_ids_in(hierarchy), c)
+    real_pairs = prevalences(held.visit_offsets, held.category_ids_in(hierarchy), c)[1]
     train_pairs = prevalences(train.visit_offsets, train.category_ids_in(hierarchy), c)[1]
     ceiling = pair_r2(real_pairs, train_pairs)
 
@@ -173,30 +227,53 @@ def main(argv: list[str] | None = None) -> int:
     base_t, _ = timed(lambda: base.sample_visits(args.n_sample, 0), args.repeats)
     vo, cats = base.sample_visits(held.n_visits, 1)
     floor = pair_r2(real_pairs, prevalences(vo, cats, c)[1])
-    rows = [("floor: independent categories", base_fit, base_nll, args.n_sample / base_t, floor)]
-
-    for label, make in GENERATORS:
+    rows: list[tuple[str, float, float, float, float, dict[str, float]]] = [
+        ("floor: independent categories", base_fit, base_nll, math.nan, args.n_sample / base_t,
+         {"own_category_pair_r2": floor}),
+    ]
+    chosen = [
+        (label, make) for label, make in GENERATORS
+        if not args.only or any(o in label for o in args.only)
+    ]
+    for label, make in chosen:
         gen = make()
-        fit_t, _ = timed(lambda gen=gen: gen.fit(train, hierarchy, seed=0), args.repeats)
+
+        def fit(gen: Any = gen) -> None:
+            gen.fit(train, hierarchy, seed=0)
+
+        def sample(gen: Any = gen) -> Any:
+            return gen.sample(age, sex, seed=0)
+
+        fit_t, _ = timed(fit, args.repeats)
         total, n_tokens = gen.log_likelihood(held)
-        sample_t, _ = timed(lambda gen=gen: gen.sample(age, sex, seed=0), args.repeats)
-        out = gen.sample(held.age[first], held.sex[first], seed=1)
-        score = pair_r2(real_pairs, prevalences(out.visit_offsets, out.categories, c)[1])
-        rows.append((label, fit_t, total / n_tokens, args.n_sample / sample_t, score))
+        sample_t, _ = timed(sample, args.repeats)
+        metrics = protocol_metrics(gen, hierarchy, train, held, real_pairs)
+        rows.append((label, fit_t, total / n_tokens, checkpoint_mb(gen),
+                     args.n_sample / sample_t, metrics))
+        print(f"# {label}: done", file=sys.stderr, flush=True)
 
     print()
-    print("| generator | train s | held-out NLL/token | patients/s | x floor speed "
-          "| category pair R2 | gap closed |")
-    print("|---|---|---|---|---|---|---|")
-    base_rate = rows[0][3]
-    for label, fit_t, nll, rate, score in rows:
-        gap = (score - floor) / (ceiling - floor)
+    print("| generator | train s | held-out NLL/token | checkpoint MB | Stage-1 patients/s "
+          "| x baseline | category pair R2 | gap closed | code pair R2 | age-impossible |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    base_rate = next((r[4] for r in rows if r[0] == BASELINE), rows[0][4])
+    for label, fit_t, nll, mb, rate, m in rows:
+        score = m.get("category_pair_r2", m["own_category_pair_r2"])
+        gap = (m["own_category_pair_r2"] - floor) / (ceiling - floor)
+        code = m.get("code_pair_r2", math.nan)
+        age_bad = m.get("age_impossible_rate", math.nan)
         print(
-            f"| {label} | {fit_t:.2f} | {nll:.4f} | {rate:,.0f} | {rate / base_rate:.2f} "
-            f"| {score:.3f} | {gap:.0%} |"
+            f"| {label} | {fit_t:.2f} | {nll:.4f} | {_fmt(mb, '.2f')} | {rate:,.0f} "
+            f"| {rate / base_rate:.2f} | {score:.3f} | {gap:.0%} | {_fmt(code, '.3f')} "
+            f"| {_fmt(100 * age_bad, '.2f')}{'%' if math.isfinite(age_bad) else ''} |"
         )
-    print(f"| ceiling: training visits vs held-out | | | | | {ceiling:.3f} | 100% |")
+    print(f"| ceiling: training visits vs held-out | | | | | | {ceiling:.3f} | 100% | | |")
+    print(f"\nbaseline of the throughput ratios: {BASELINE}")
     return 0
+
+
+def _fmt(x: float, spec: str) -> str:
+    return format(x, spec) if math.isfinite(x) else "-"
 
 
 if __name__ == "__main__":

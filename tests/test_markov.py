@@ -25,8 +25,19 @@ from hiergen.errors import DataError, ModelError
 from hiergen.generators.base import CategoryPatients
 from hiergen.generators.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
 from hiergen.generators.markov import MarkovGenerator
-from hiergen.generators.markov_context import length_bucket
-from hiergen.generators.markov_tables import HashIndex
+from hiergen.generators.markov_context import (
+    derivable_levels,
+    feature_sizes,
+    length_bucket,
+    projection,
+)
+from hiergen.generators.markov_tables import (
+    CountLevel,
+    HashIndex,
+    marginalise,
+    pack_uint,
+    unpack_uint,
+)
 from hiergen.hierarchy import Hierarchy
 
 
@@ -419,6 +430,121 @@ def test_checkpoint_of_an_older_markov_format(tmp_path: Path) -> None:
         MarkovGenerator.load(tmp_path / "b")
 
 
+@pytest.mark.parametrize("version", [2, 99])
+def test_checkpoint_of_another_markov_format_asks_to_retrain(tmp_path: Path, version: int) -> None:
+    fitted().save(tmp_path / "a")
+    ckpt = load_checkpoint(tmp_path / "a")
+    config = {**ckpt.config, "markov_format": version}
+    save_checkpoint(tmp_path / "b", "markov", config, ckpt.arrays)
+    with pytest.raises(ModelError, match=f"format {version} is not .*retrain the model"):
+        MarkovGenerator.load(tmp_path / "b")
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_checkpoint_round_trip_is_exact(tmp_path: Path, order: int) -> None:
+    """The compact format (narrow types, derived levels) rebuilds every table exactly, so a
+    loaded model samples what the fitted one samples for the same seed."""
+    gen = fitted(order)
+    gen.save(tmp_path)
+    again = MarkovGenerator.load(tmp_path)
+    assert set(again._tables) == set(gen._tables)
+    for name, table in gen._tables.items():
+        for a, b in zip(table.levels, again._tables[name].levels, strict=True):
+            for field in ("ctx_keys", "row_start", "tokens", "counts"):
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+            assert (a.n_contexts, a.terminal) == (b.n_contexts, b.terminal)
+    np.testing.assert_array_equal(again._rank, gen._rank)
+    ages, sexes = np.linspace(0, 90, 500), np.arange(500) % 2
+    x, y = gen.sample(ages, sexes, seed=4), again.sample(ages, sexes, seed=4)
+    for field in ("patient_offsets", "visit_offsets", "categories", "visit_age"):
+        np.testing.assert_array_equal(getattr(x, field), getattr(y, field))
+
+
+def test_checkpoint_stores_only_maximal_levels_in_narrow_types(tmp_path: Path) -> None:
+    gen = fitted(2)
+    gen.save(tmp_path)
+    ckpt = load_checkpoint(tmp_path)
+    levels = ckpt.config["tables"]["transitions"]["levels"]
+    derived = {i for i, meta in enumerate(levels) if "derived_from" in meta}
+    assert derived == set(derivable_levels(gen.context)) and derived
+    for i in range(len(levels)):
+        stored = f"transitions.{i}.tokens" in ckpt.arrays
+        assert stored == (i not in derived)
+    wide = [k for k, a in ckpt.arrays.items() if a.dtype.itemsize == 8 and a.dtype.kind != "f"]
+    assert wide == []
+    assert ckpt.arrays["transitions.0.tokens"].dtype == np.uint8  # 20 fixture categories
+
+
+def test_checkpoint_derived_from_a_missing_level(tmp_path: Path) -> None:
+    fitted().save(tmp_path / "a")
+    ckpt = load_checkpoint(tmp_path / "a")
+    config = json.loads(json.dumps(ckpt.config))
+    levels = config["tables"]["transitions"]["levels"]
+    i = next(i for i, meta in enumerate(levels) if "derived_from" in meta)
+    levels[i]["derived_from"] = i  # itself: not stored
+    save_checkpoint(tmp_path / "b", "markov", config, ckpt.arrays)
+    with pytest.raises(ModelError, match="inconsistent"):
+        MarkovGenerator.load(tmp_path / "b")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 2**40), max_size=60),
+    small=st.lists(st.integers(0, 300), max_size=200),
+)
+def test_pack_uint_round_trips(values: list[int], small: list[int]) -> None:
+    for data in (values, small, small + values[:2]):
+        packed = pack_uint("x", data)
+        assert all(a.dtype.kind == "u" for a in packed.values())
+        np.testing.assert_array_equal(unpack_uint("x", packed), np.asarray(data, dtype=np.int64))
+        plain = np.asarray(data, dtype=np.int64)
+        if plain.size and plain.max() > 0:  # never larger than the narrowest plain type
+            width = np.min_scalar_type(int(plain.max())).itemsize
+            assert sum(a.nbytes for a in packed.values()) <= plain.size * max(width, 1)
+
+
+def test_pack_uint_escapes_mostly_small_counts() -> None:
+    counts = np.ones(1000, dtype=np.int64)
+    counts[[3, 500]] = [70_000, 300]
+    packed = pack_uint("c", counts)
+    assert packed["c"].dtype == np.uint8 and packed["c.big"].tolist() == [70_000, 300]
+    np.testing.assert_array_equal(unpack_uint("c", packed), counts)
+    packed["c.big_at"] = packed["c.big_at"][:1]
+    packed["c.big"] = packed["c.big"][:1]
+    with pytest.raises(ValueError, match="escape"):
+        unpack_uint("c", packed)
+    with pytest.raises(ValueError, match="negative"):
+        pack_uint("c", [-1])
+
+
+def test_marginalise_equals_counting_the_coarser_keys() -> None:
+    rng = np.random.default_rng(0)
+    levels = [("stratum", "cls", "len", "prev1"), ("stratum", "prev1"), ("cls",), ()]
+    sizes = feature_sizes(n_categories=9, n_bands=3, n_classes=4)
+    n = 5000
+    vals = {
+        "stratum": rng.integers(0, 6, n), "cls": rng.integers(0, 4, n),
+        "len": rng.integers(0, sizes["len"], n), "prev1": rng.integers(0, 10, n),
+    }
+    tokens = rng.integers(0, 9, n)
+
+    def keys(feats: tuple[str, ...]) -> np.ndarray:
+        k = np.zeros(n, dtype=np.int64)
+        for f in feats:
+            k = k * sizes[f] + vals[f]
+        return k
+
+    n_ctx = [int(np.prod([sizes[f] for f in feats])) for feats in levels]
+    fine = CountLevel.from_observations(keys(levels[0]), tokens, n_ctx[0], 9)
+    for target in range(1, len(levels)):
+        coarse = CountLevel.from_observations(keys(levels[target]), tokens, n_ctx[target], 9)
+        got = marginalise(fine, projection(levels[0], levels[target], sizes), n_ctx[target], 9)
+        for field in ("ctx_keys", "row_start", "tokens", "counts"):
+            np.testing.assert_array_equal(getattr(got, field), getattr(coarse, field))
+    with pytest.raises(ValueError, match="not a projection"):
+        projection(levels[1], levels[0], sizes)
+
+
 def test_checkpoint_corrupt_json(tmp_path: Path) -> None:
     fitted().save(tmp_path)
     (tmp_path / CONFIG_FILE).write_text("{not json")
@@ -436,7 +562,7 @@ def test_checkpoint_inconsistent_arrays(tmp_path: Path) -> None:
     fitted().save(tmp_path / "a")
     ckpt = load_checkpoint(tmp_path / "a")
     arrays = dict(ckpt.arrays)
-    arrays["transitions.1.tokens"] = arrays["transitions.1.tokens"] + 10_000
+    arrays["transitions.1.tokens"] = arrays["transitions.1.tokens"].astype(np.int64) + 10_000
     save_checkpoint(tmp_path / "b", "markov", ckpt.config, arrays)
     with pytest.raises(ModelError, match="inconsistent"):
         MarkovGenerator.load(tmp_path / "b")

@@ -23,7 +23,7 @@ first model give newborn codes to adults; the defaults keep every level within t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -157,16 +157,58 @@ def used_features(levels: Sequence[Sequence[str]]) -> set[str]:
     return {f for feats in levels for f in feats}
 
 
+def projection(
+    source: Sequence[str], target: Sequence[str], sizes: Mapping[str, int]
+) -> Callable[[I64], I64]:
+    """The map from context keys of level ``source`` to those of level ``target``, whose
+    features must be a subset of ``source``'s (``ValueError`` otherwise): decode the
+    mixed-radix key into feature values, encode the ones ``target`` keeps."""
+    missing = [f for f in target if f not in source]
+    if missing:
+        raise ValueError(
+            f"context: level {level_name(target)!r} is not a projection of "
+            f"{level_name(source)!r} (feature {missing[0]!r})"
+        )
+
+    def project(keys: I64) -> I64:
+        rest = np.asarray(keys, dtype=np.int64)
+        values: dict[str, I64] = {}
+        for f in reversed(source):
+            values[f] = rest % np.int64(sizes[f])
+            rest = rest // np.int64(sizes[f])
+        out = np.zeros(rest.shape, dtype=np.int64)
+        for f in target:
+            out = out * np.int64(sizes[f]) + values[f]
+        return out
+
+    return project
+
+
+def derivable_levels(levels: Sequence[Sequence[str]]) -> dict[int, list[int]]:
+    """For every level whose features are a strict subset of another level's, the levels it
+    can be recomputed from (those whose features are maximal in the chain): only the others
+    need to be stored."""
+    sets = [set(f) for f in levels]
+    maximal = [j for j, s in enumerate(sets) if not any(s < t for t in sets)]
+    out: dict[int, list[int]] = {}
+    for i, s in enumerate(sets):
+        if i not in maximal:
+            out[i] = [j for j in maximal if s < sets[j]]
+    return out
+
+
 __all__ = [
     "DEFAULT_CONTEXT",
     "FEATURES",
     "LENGTH_EDGES",
     "context_keys",
+    "derivable_levels",
     "feature_sizes",
     "is_terminal",
     "length_bucket",
     "level_name",
     "n_contexts",
     "parse_context",
+    "projection",
     "used_features",
 ]

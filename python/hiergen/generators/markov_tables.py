@@ -18,6 +18,14 @@ Sampling draws the level first (a mixture component) and then one observed occur
 that level's context uniformly, which is exact for the empirical counts and needs only
 gathers: the occurrences of every context are stored contiguously (``np.repeat`` of the
 counts), so no search and no per-row alias table is needed.
+
+Checkpoints store only what cannot be recomputed, in the narrowest integer types
+(:func:`pack_uint`): per level the context keys as gaps between consecutive sorted keys, the
+number of tokens of each context, the tokens and their counts; totals, row starts, look-up
+maps and sampling arrays are rebuilt at load. A level whose context is a projection of
+another level's (fewer features) need not be stored at all: its counts are the other level's
+summed over the dropped features (:func:`marginalise`), because every observation is counted
+at every level.
 """
 
 from __future__ import annotations
@@ -35,6 +43,70 @@ F64 = npt.NDArray[np.float64]
 
 #: Context spaces up to this size get a dense key -> row map (int32, 4 bytes per key: 32 MB).
 DENSE_MAP_LIMIT = 1 << 23
+
+_UINTS = (np.uint8, np.uint16, np.uint32, np.uint64)
+#: Suffixes of the escape arrays written by :func:`pack_uint`.
+_BIG_AT, _BIG = ".big_at", ".big"
+
+
+def _narrowest(max_value: int) -> type[np.unsignedinteger[Any]]:
+    for dtype in _UINTS:
+        if max_value <= np.iinfo(dtype).max:
+            return dtype
+    raise ValueError(f"value {max_value} does not fit in 64 bits")
+
+
+def pack_uint(name: str, values: npt.ArrayLike) -> dict[str, npt.NDArray[Any]]:
+    """Smallest lossless storage of non-negative integers under ``name``.
+
+    Either the narrowest unsigned type that holds every value, or a narrower base array with
+    escapes: values at or above the base type's maximum are stored clipped, and exactly in
+    ``name + ".big"`` at the positions ``name + ".big_at"``, when that takes fewer bytes (most
+    counts are small, a few are large). :func:`unpack_uint` reverses it.
+    """
+    arr = np.asarray(values, dtype=np.int64).ravel()
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name}: negative value {int(arr.min())} cannot be packed")
+    top = int(arr.max()) if arr.size else 0
+    plain = _narrowest(top)
+    best: dict[str, npt.NDArray[Any]] = {name: arr.astype(plain)}
+    best_bytes = arr.size * np.dtype(plain).itemsize
+    at_dtype = _narrowest(max(arr.size - 1, 0))
+    for base in _UINTS[: _UINTS.index(plain)]:
+        cap = int(np.iinfo(base).max)
+        at = np.flatnonzero(arr >= cap)
+        big = arr[at]
+        size = (
+            arr.size * np.dtype(base).itemsize
+            + at.size * (np.dtype(at_dtype).itemsize + np.dtype(plain).itemsize)
+        )
+        if size < best_bytes:
+            best_bytes = size
+            best = {
+                name: np.minimum(arr, cap).astype(base),
+                name + _BIG_AT: at.astype(at_dtype),
+                name + _BIG: big.astype(plain),
+            }
+    return best
+
+
+def unpack_uint(name: str, arrays: Mapping[str, npt.NDArray[Any]]) -> I64:
+    """The int64 values stored by :func:`pack_uint` (``KeyError`` when missing,
+    ``ValueError`` when the escapes do not match the base array)."""
+    base = np.asarray(arrays[name])
+    if base.dtype.kind != "u":
+        raise ValueError(f"{name}: unsigned integers expected, got {base.dtype}")
+    out = base.astype(np.int64)
+    if name + _BIG_AT not in arrays:
+        return out
+    at = np.asarray(arrays[name + _BIG_AT]).astype(np.int64)
+    big = np.asarray(arrays[name + _BIG]).astype(np.int64)
+    cap = int(np.iinfo(base.dtype).max)
+    escaped = np.flatnonzero(out == cap)
+    if at.shape != big.shape or not np.array_equal(at, escaped) or (big < cap).any():
+        raise ValueError(f"{name}: escape arrays do not match the stored values")
+    out[at] = big
+    return out
 
 
 class HashIndex:
@@ -126,6 +198,14 @@ class CountLevel:
         """Count ``(context, token)`` observations (``ctx`` in ``[0, n_contexts)``)."""
         key = ctx.astype(np.int64) * np.int64(n_tokens) + tokens.astype(np.int64)
         uniq, counts = np.unique(key, return_counts=True)
+        return cls.from_pair_counts(uniq, counts, n_contexts, n_tokens, terminal=terminal)
+
+    @classmethod
+    def from_pair_counts(
+        cls, uniq: I64, counts: npt.NDArray[np.integer[Any]], n_contexts: int, n_tokens: int, *,
+        terminal: bool = False,
+    ) -> CountLevel:
+        """A level from sorted unique ``context * n_tokens + token`` keys and their counts."""
         uctx = uniq // n_tokens
         utok = (uniq % n_tokens).astype(np.int32)
         new_row = np.ones(uctx.size, dtype=bool)
@@ -307,50 +387,118 @@ class BackoffTable:
         return self.prob(ks, np.arange(self.n_tokens, dtype=np.int64))
 
     # --- persistence --------------------------------------------------------------------
-    def to_arrays(self, prefix: str) -> dict[str, npt.NDArray[Any]]:
+    def to_arrays(
+        self, prefix: str, derived: Mapping[int, int] | None = None
+    ) -> dict[str, npt.NDArray[Any]]:
+        """The arrays of every level not in ``derived`` (level -> the level it is recomputed
+        from), packed with :func:`pack_uint`: context-key gaps, tokens per context, tokens,
+        counts."""
         out: dict[str, npt.NDArray[Any]] = {}
         for i, level in enumerate(self.levels):
-            out[f"{prefix}.{i}.ctx_keys"] = level.ctx_keys
-            out[f"{prefix}.{i}.row_start"] = level.row_start
-            out[f"{prefix}.{i}.tokens"] = level.tokens
-            out[f"{prefix}.{i}.counts"] = level.counts
+            if derived and i in derived:
+                continue
+            gaps = np.diff(level.ctx_keys, prepend=np.int64(0))
+            out.update(pack_uint(f"{prefix}.{i}.ctx_gaps", gaps))
+            out.update(pack_uint(f"{prefix}.{i}.row_tokens", level.types))
+            out.update(pack_uint(f"{prefix}.{i}.tokens", level.tokens))
+            out.update(pack_uint(f"{prefix}.{i}.counts", level.counts))
         return out
 
-    def to_config(self) -> dict[str, Any]:
-        return {
-            "n_tokens": self.n_tokens,
-            "smoothing": self.smoothing,
-            "levels": [
-                {"n_contexts": lv.n_contexts, "terminal": lv.terminal} for lv in self.levels
-            ],
-        }
+    def to_config(self, derived: Mapping[int, int] | None = None) -> dict[str, Any]:
+        levels: list[dict[str, Any]] = []
+        for i, lv in enumerate(self.levels):
+            meta: dict[str, Any] = {"n_contexts": lv.n_contexts, "terminal": lv.terminal}
+            if derived and i in derived:
+                meta["derived_from"] = int(derived[i])
+            levels.append(meta)
+        return {"n_tokens": self.n_tokens, "smoothing": self.smoothing, "levels": levels}
 
     @classmethod
     def from_saved(
-        cls, prefix: str, config: Mapping[str, Any], arrays: Mapping[str, npt.NDArray[Any]]
+        cls,
+        prefix: str,
+        config: Mapping[str, Any],
+        arrays: Mapping[str, npt.NDArray[Any]],
+        key_maps: Mapping[int, Callable[[I64], I64]] | None = None,
     ) -> BackoffTable:
-        """Rebuild from :meth:`to_config` and :meth:`to_arrays` (``KeyError``/``ValueError``
-        on inconsistent input; callers turn them into ``ModelError``)."""
-        levels = []
+        """Rebuild from :meth:`to_config` and :meth:`to_arrays`. A level saved as derived
+        from level ``j`` is recomputed with :func:`marginalise` and ``key_maps[level]`` (the
+        projection of ``j``'s context keys onto its own). ``KeyError``/``ValueError`` on
+        inconsistent input; callers turn them into ``ModelError``."""
         n_tokens = int(config["n_tokens"])
-        for i, meta in enumerate(config["levels"]):
-            ctx_keys = np.asarray(arrays[f"{prefix}.{i}.ctx_keys"], dtype=np.int64)
-            row_start = np.asarray(arrays[f"{prefix}.{i}.row_start"], dtype=np.int64)
-            tokens = np.asarray(arrays[f"{prefix}.{i}.tokens"], dtype=np.int32)
-            counts = np.asarray(arrays[f"{prefix}.{i}.counts"], dtype=np.int64)
+        metas = list(config["levels"])
+        levels: dict[int, CountLevel] = {}
+        for i, meta in enumerate(metas):
+            if "derived_from" in meta:
+                continue
+            gaps = unpack_uint(f"{prefix}.{i}.ctx_gaps", arrays)
+            types = unpack_uint(f"{prefix}.{i}.row_tokens", arrays)
+            tokens = unpack_uint(f"{prefix}.{i}.tokens", arrays)
+            counts = unpack_uint(f"{prefix}.{i}.counts", arrays)
+            ctx_keys = np.cumsum(gaps)
             n_ctx = int(meta["n_contexts"])
-            ok = (
-                row_start.size == ctx_keys.size + 1
-                and row_start[0] == 0
-                and row_start[-1] == tokens.size == counts.size
-                and (np.diff(row_start) > 0).all()
-                and (ctx_keys.size == 0 or (ctx_keys.min() >= 0 and ctx_keys.max() < n_ctx))
-                and (tokens.size == 0 or (tokens.min() >= 0 and tokens.max() < n_tokens))
+            ok = bool(
+                types.size == gaps.size
+                and (gaps[1:] > 0).all()
+                and (types > 0).all()
+                and int(types.sum()) == tokens.size == counts.size
+                and (ctx_keys.size == 0 or int(ctx_keys[-1]) < n_ctx)
+                and (tokens.size == 0 or int(tokens.max()) < n_tokens)
                 and (counts > 0).all()
             )
+            if ok and tokens.size:  # tokens strictly increasing within each context
+                starts = np.zeros(types.size, dtype=np.int64)
+                np.cumsum(types[:-1], out=starts[1:])
+                step = np.diff(tokens)
+                new_row = np.zeros(tokens.size, dtype=bool)
+                new_row[starts] = True
+                ok = bool((step[~new_row[1:]] > 0).all())
             if not ok:
                 raise ValueError(f"table {prefix!r}, level {i}: inconsistent arrays")
-            levels.append(
-                CountLevel(n_ctx, ctx_keys, row_start, tokens, counts, bool(meta["terminal"]))
+            row_start = np.zeros(types.size + 1, dtype=np.int64)
+            np.cumsum(types, out=row_start[1:])
+            levels[i] = CountLevel(
+                n_ctx, ctx_keys, row_start, tokens.astype(np.int32), counts,
+                bool(meta["terminal"]),
             )
-        return cls(levels, n_tokens, float(config["smoothing"]))
+        for i, meta in enumerate(metas):
+            if "derived_from" not in meta:
+                continue
+            src = int(meta["derived_from"])
+            if src not in levels or key_maps is None or i not in key_maps:
+                raise ValueError(
+                    f"table {prefix!r}, level {i}: derived from level {src}, which is not stored"
+                )
+            levels[i] = marginalise(
+                levels[src], key_maps[i], int(meta["n_contexts"]), n_tokens,
+                terminal=bool(meta["terminal"]),
+            )
+        return cls([levels[i] for i in range(len(metas))], n_tokens, float(config["smoothing"]))
+
+
+def marginalise(
+    level: CountLevel,
+    key_map: Callable[[I64], I64],
+    n_contexts: int,
+    n_tokens: int,
+    *,
+    terminal: bool = False,
+) -> CountLevel:
+    """The level whose context keys are ``key_map`` of ``level``'s, with the counts of the
+    contexts that map to the same key summed: exactly the level :meth:`CountLevel.
+    from_observations` counts from the same observations with the coarser keys."""
+    ctx = key_map(np.repeat(level.ctx_keys, level.types))
+    if ctx.size and (ctx.min() < 0 or ctx.max() >= n_contexts):
+        raise ValueError("marginalise: projected context keys out of range")
+    key = ctx * np.int64(n_tokens) + level.tokens.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    new = np.ones(key.size, dtype=bool)
+    new[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(new)
+    counts = (
+        np.add.reduceat(level.counts[order], starts) if key.size else np.zeros(0, np.int64)
+    )
+    return CountLevel.from_pair_counts(
+        key[starts], counts, n_contexts, n_tokens, terminal=terminal
+    )
