@@ -8,6 +8,8 @@ bytes of context tables, and ns per code of the compiled context-aware and conte
 measured in the same run (1 and 2 threads).
 
     python benchmarks/bench_context.py [--data PATH] [--reference] [--repeats 5]
+    # speed against another build of the extension (e.g. the previous commit's), same run:
+    PYTHONPATH=/tmp/old python benchmarks/bench_context.py --baseline-core _core
 """
 
 from __future__ import annotations
@@ -41,16 +43,6 @@ def scores(real: Cohort, template: Cohort, hierarchy: Hierarchy, codes: np.ndarr
     return f"{u['code_unigram_r2']:8.4f} {p['code_pair_r2']:8.4f}"
 
 
-def ns_per_code(fn: Any, n: int, repeats: int) -> float:
-    fn(0)
-    times = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        fn(r + 1)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) / n * 1e9
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -60,7 +52,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tile", type=int, default=4, help="copies of the oracle for timing")
     ap.add_argument("--reference", action="store_true", help="also score the numpy variants")
+    ap.add_argument("--max-tables", type=int, default=0,
+                    help="keep only the best-scoring tables (0: all), as a size cap")
     ap.add_argument("--core", default="hiergen._core", help="compiled module (development)")
+    ap.add_argument("--baseline-core", default=None,
+                    help="another build of the compiled module to time in the same rounds")
     args = ap.parse_args()
     core = importlib.import_module(args.core)
 
@@ -78,7 +74,8 @@ def main() -> None:
     strat = build_weights("stratified", hierarchy, train).weights
     t0 = time.perf_counter()
     tables = build_context_tables(
-        hierarchy, train, min_support=args.min_support, shrinkage=args.shrinkage
+        hierarchy, train, min_support=args.min_support, shrinkage=args.shrinkage,
+        max_tables=args.max_tables,
     )
     t_build = time.perf_counter() - t0
     index = context_index(strat, tables, core=core)
@@ -94,6 +91,11 @@ def main() -> None:
         (f"context-aware, compiled (min_support {args.min_support}, shrinkage "
          f"{args.shrinkage:g})", index.sample_visits(cats, vo, strata, seed=1)),
     ]
+    from hiergen.context import as_stored
+
+    stored = as_stored(tables)
+    rows.append(("context-aware, as stored in a model (float16 weights)",
+                 context_index(strat, stored, core=core).sample_visits(cats, vo, strata, seed=1)))
     for name, codes in rows:
         print(f"{name:58s} {scores(held, train, hierarchy, codes)}")
     if args.reference:
@@ -113,8 +115,15 @@ def main() -> None:
             codes = sample_visits_reference(strat, t, cats, vo, strata, seed=1, **kw)
             print(f"{name:58s} {scores(held, train, hierarchy, codes)}")
 
-    print(f"\ncontext tables: {tables.n_tables:,} (min_support {args.min_support}); arrays "
-          f"{tables.nbytes / 1e6:.2f} MB; compiled context index {index.nbytes / 1e6:.2f} MB; "
+    import tempfile
+
+    from hiergen.context import save_context_tables
+
+    with tempfile.TemporaryDirectory() as tmp:
+        on_disk = save_context_tables(tables, tmp, compact=True).stat().st_size
+    print(f"\ncontext tables: {tables.n_tables:,} (min_support {args.min_support}, max_tables "
+          f"{args.max_tables or 'all'}); arrays {tables.nbytes / 1e6:.2f} MB, compact file "
+          f"{on_disk / 1e6:.2f} MB; compiled context index {index.nbytes / 1e6:.2f} MB; "
           f"built in {t_build:.1f} s")
 
     big = np.tile(cats, args.tile)
@@ -124,16 +133,46 @@ def main() -> None:
     flat_st = np.repeat(big_st, np.diff(big_vo))
     print(f"\nspeed on {big.size:,} codes ({args.tile} copies of the oracle), median of "
           f"{args.repeats}, ns per code:")
+    indexes = {"": index}
+    if args.baseline_core:
+        old = importlib.import_module(args.baseline_core)
+        indexes["baseline "] = context_index(strat, tables, core=old)
     for threads in (1, 2):
-        ctx = ns_per_code(lambda s, t=threads: index.sample_visits(
-            big, big_vo, big_st, seed=s, out=out, threads=t), big.size, args.repeats)
-        free = ns_per_code(lambda s, t=threads: index.sample_visits(
-            big, big_vo, big_st, seed=s, out=out, threads=t, context=False),
-            big.size, args.repeats)
-        flat = ns_per_code(lambda s, t=threads: index.index.sample(
-            big, flat_st, seed=s, out=out, threads=t), big.size, args.repeats)
-        print(f"  {threads} thread(s): context-aware {ctx:6.2f}  context-free sample_visits "
-              f"{free:6.2f}  context-free sample {flat:6.2f}  ratio ctx/free {ctx / free:4.2f}")
+        # Interleaved rounds (every method once per round): load changes on a shared machine
+        # hit all alike; ratios are medians of per-round ratios.
+        methods: dict[str, Any] = {}
+        for tag, ix in indexes.items():
+            methods[f"{tag}context-aware"] = lambda s, ix=ix, t=threads: ix.sample_visits(
+                big, big_vo, big_st, seed=s, out=out, threads=t)
+            methods[f"{tag}context-free sample_visits"] = lambda s, ix=ix, t=threads: (
+                ix.sample_visits(big, big_vo, big_st, seed=s, out=out, threads=t, context=False))
+            methods[f"{tag}context-free sample"] = lambda s, ix=ix, t=threads: ix.index.sample(
+                big, flat_st, seed=s, out=out, threads=t)
+        rounds: dict[str, list[float]] = {k: [] for k in methods}
+        for fn in methods.values():
+            fn(0)
+        for r in range(args.repeats):
+            for name, fn in methods.items():
+                t0 = time.perf_counter()
+                fn(r + 1)
+                rounds[name].append((time.perf_counter() - t0) / big.size * 1e9)
+        med = {k: statistics.median(v) for k, v in rounds.items()}
+
+        def ratio(a: str, b: str, rounds: dict[str, list[float]] = rounds) -> float:
+            return statistics.median(x / y for x, y in zip(rounds[a], rounds[b], strict=True))
+
+        for tag in indexes:
+            print(f"  {threads} thread(s) {tag or 'this build '}: context-aware "
+                  f"{med[tag + 'context-aware']:6.2f}  context-free sample_visits "
+                  f"{med[tag + 'context-free sample_visits']:6.2f}  context-free sample "
+                  f"{med[tag + 'context-free sample']:6.2f}  ratio ctx/free "
+                  f"{ratio(tag + 'context-aware', tag + 'context-free sample_visits'):4.2f}")
+        if args.baseline_core:
+            free = "context-free sample_visits"
+            print(f"  {threads} thread(s) baseline / this build: context-aware "
+                  f"{ratio('baseline context-aware', 'context-aware'):4.2f}x, context-free "
+                  f"sample_visits {ratio('baseline ' + free, free):4.2f}x, sample "
+                  f"{ratio('baseline context-free sample', 'context-free sample'):4.2f}x")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Each configuration runs in a fresh subprocess (so that its peak RSS is its own);
     .venv/bin/python benchmarks/bench_generate.py                 # default model, 1M, 1+2 workers
     .venv/bin/python benchmarks/bench_generate.py --n 10000000 --workers 2
     .venv/bin/python benchmarks/bench_generate.py --model my_model/ --formats meds,parquet
+    # two models in the same run (e.g. context-aware vs context-free Stage 2):
+    .venv/bin/python benchmarks/bench_generate.py --model default,stratified_model/
 
 Targets (issue 6): Stage 2 under 5% of the end-to-end time; markov at least 100,000
 patients/s to MEDS on a 2-core machine; peak RSS under 1.5 GB for 10M patients.
@@ -62,29 +64,33 @@ def run_one(model: str | None, n: int, fmt: str, workers: int, shard_size: int) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="model directory (default: shipped model)")
+    parser.add_argument("--model", default=None,
+                        help="model directory, or several comma-separated ('default' is the "
+                        "shipped model, also used when omitted)")
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--formats", default="meds", help="comma-separated writers")
     parser.add_argument("--shard-size", type=int, default=50_000)
     args = parser.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]
-    print(f"n={args.n:,} shard_size={args.shard_size:,} model={args.model or 'default'}")
+    models = (args.model or "default").split(",")
+    print(f"n={args.n:,} shard_size={args.shard_size:,} models={', '.join(models)}")
     print("stage shares are of the summed step times (Stage 1 incl. demographics, Stage 2,")
     print("writing); busy = summed step time / (wall x W): above 1 where writing overlaps")
-    print(f"{'format':8} {'W':>2} {'patients/s':>11} {'vs W=1':>7} {'stage1':>7} "
-          f"{'stage2':>7} {'write':>7} {'busy':>6} {'RSS main':>9} {'RSS wkr':>8} {'MB out':>7}")
+    print(f"{'model':10} {'format':8} {'W':>2} {'patients/s':>11} {'vs first':>8} "
+          f"{'stage1':>7} {'stage2':>7} {'write':>7} {'busy':>6} {'RSS main':>9} {'RSS wkr':>8} "
+          f"{'MB out':>7}")
     for fmt in args.formats.split(","):
         base = None
-        for w in workers:
-            r = run_one(args.model, args.n, fmt, w, args.shard_size)
+        for model, w in ((m, w) for w in workers for m in models):
+            r = run_one(None if model == "default" else model, args.n, fmt, w, args.shard_size)
             rate = r["patients"] / r["job_seconds"]
             base = base or rate
             steps = [r[k] for k in ("stage1", "stage2", "write")]
             shares = [s / sum(steps) for s in steps]
             busy = sum(steps) / (r["job_seconds"] * w)
             print(
-                f"{fmt:8} {w:>2} {rate:>11,.0f} {rate / base:>6.2f}x "
+                f"{Path(model).name[:10]:10} {fmt:8} {w:>2} {rate:>11,.0f} {rate / base:>7.2f}x "
                 + " ".join(f"{s:>6.1%}" for s in shares)
                 + f" {busy:>6.2f} {r['rss_self_mb']:>7,.0f}MB {r['rss_workers_mb']:>6,.0f}MB"
                 + f" {r['bytes'] / 1e6:>7,.1f}"

@@ -5,6 +5,10 @@ drawn from a truncated Zipf(1.1). Prints ns/sample (median of several repeats) f
 compiled sampler on 1 and 2 threads, a vectorised numpy alias-method baseline, a
 ``random.choices`` loop (timed on 1M), the raw RNG and memory-copy floors, and the ratios.
 
+``sample_visits`` (issue 6) is timed on the same ids cut into visits of 1-15 codes (mean
+about 7, as NHDS 2010) with 12 strata, and on singleton visits, against ``sample`` with the
+same strata per element in the same rounds: the per-visit overhead as a ratio.
+
     python benchmarks/bench_sampler.py [--n 10000000] [--repeats 7]
 """
 
@@ -29,6 +33,10 @@ NP2 = "numpy alias, 2 threads"
 RNG1 = "floor: counter RNG, 1 thread"
 XO = "floor: xoshiro256++ (sequential)"
 COPY = "floor: copy int32 -> int32"
+S12 = "sample, 12 strata, 1 thread"
+V1 = "sample_visits, visits ~7, 1 thread"
+V2 = "sample_visits, visits ~7, 2 threads"
+VS = "sample_visits, singleton visits, 1 thread"
 
 
 def make_workload(
@@ -123,6 +131,21 @@ def main() -> None:
     rebuild10k_ms = median_time(lambda: index10k.with_weights(w10k), reps) * 1e3
     out = np.empty(n, dtype=np.int32)
 
+    # Visits for sample_visits: lengths 1-15 (mean ~7), 12 strata (one per visit).
+    vrng = np.random.default_rng(7)
+    lengths = np.minimum(vrng.geometric(1 / 7.3, size=n // 2) , 15)
+    ends = np.cumsum(lengths)
+    lengths = lengths[: int(np.searchsorted(ends, n)) + 1]
+    lengths[-1] -= int(lengths.sum()) - n
+    lengths = lengths[lengths > 0]
+    visit_offsets = np.zeros(lengths.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=visit_offsets[1:])
+    visit_strata = vrng.integers(0, 12, lengths.size).astype(np.int32)
+    elem_strata = np.repeat(visit_strata, lengths)
+    singleton = np.arange(n + 1, dtype=np.int64)
+    w12 = weights[None, :] * vrng.uniform(0.5, 1.5, (12, weights.size))
+    index12 = CategoryIndex(offsets, w12)
+
     prob, alias = numpy_alias_tables(offsets, weights)
     rng = np.random.default_rng(1)
     halves = np.array_split(cats, 2)
@@ -149,6 +172,13 @@ def main() -> None:
         "floor: splitmix64 counter, 1 thread": lambda: _bench_rng(raw, 1, "splitmix"),
         XO: lambda: _bench_rng(raw, 1, "xoshiro"),
         COPY: lambda: np.copyto(out, cats),
+        S12: lambda: index12.sample(cats, elem_strata, seed=1, out=out, threads=1),
+        V1: lambda: index12.sample_visits(cats, visit_offsets, visit_strata, seed=1, out=out,
+                                          threads=1),
+        V2: lambda: index12.sample_visits(cats, visit_offsets, visit_strata, seed=1, out=out,
+                                          threads=2),
+        VS: lambda: index12.sample_visits(cats, singleton, elem_strata, seed=1, out=out,
+                                          threads=1),
     }
     # Interleaved rounds: every round times every method once, so load changes on a shared
     # machine hit all methods alike; ratios are medians of per-round ratios.
@@ -192,6 +222,9 @@ def main() -> None:
     print(f"  compiled 1 thread / xoshiro floor     {ratio(C1, XO):7.2f}x")
     print(f"  compiled 1 thread / copy floor        {ratio(C1, COPY):7.2f}x")
     print(f"  1 thread / 2 threads                  {ratio(C1, C2):7.2f}x")
+    print(f"  sample_visits (visits ~7) / sample    {ratio(V1, S12):7.2f}x  (same strata)")
+    print(f"  sample_visits (singletons) / sample   {ratio(VS, S12):7.2f}x")
+    print(f"  sample_visits 1 / 2 threads           {ratio(V1, V2):7.2f}x")
     print(f"targets: 1 thread {c1:.2f} ns (<= 2.5), 2 threads {c2:.2f} ns (<= 1.4)")
 
 

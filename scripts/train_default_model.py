@@ -10,6 +10,7 @@ and prints the category and code pair R2 and the impossible-age rate on the 20%.
 
     .venv/bin/python scripts/train_default_model.py
     .venv/bin/python scripts/train_default_model.py --order 1 --no-protocol   # the old small one
+    .venv/bin/python scripts/train_default_model.py --weighting context -w max_tables=20000
 """
 
 from __future__ import annotations
@@ -58,7 +59,13 @@ def main(argv: list[str] | None = None) -> int:
                         "one")
     parser.add_argument("--n-classes", type=int, default=64,
                         help="visit classes (64 beats the generator's default 32 on NHDS 2010)")
-    parser.add_argument("--weighting", default="stratified")
+    parser.add_argument("--weighting", default="stratified",
+                        help="Stage-2 strategy: stratified, or context (context tables stored "
+                        "compactly with the model)")
+    parser.add_argument("-w", "--weighting-param", dest="wparams", action="append", default=[],
+                        metavar="KEY=VALUE",
+                        help="weighting parameter (repeatable), e.g. -w min_support=30 "
+                        "-w max_tables=20000")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-mb", type=float, default=6.0,
                         help="fail when the model directory takes more (MB on disk)")
@@ -72,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     from hiergen.train import train_from_path
 
     params = {"order": args.order, "n_classes": args.n_classes}
+    w_params: dict[str, object] = {}
+    for pair in args.wparams:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            parser.error(f"--weighting-param: expected KEY=VALUE, got {pair!r}")
+        w_params[key] = json.loads(value) if value[:1] in "-0123456789.[{tfn" else value
     t0 = time.perf_counter()
     model, _ = train_from_path(
         args.data,
@@ -79,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         format="nhds",
         generator="markov",
         weighting=args.weighting,
+        weighting_params=w_params,
         generator_params=params,
         seed=args.seed,
         overwrite=True,

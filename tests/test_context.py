@@ -271,3 +271,39 @@ def test_weighting_plugin(link: tuple[Hierarchy, Cohort]) -> None:
     assert result.weights.shape[1] == hierarchy.n_codes
     with pytest.raises(ValueError, match="min_support"):
         build_weights("context", hierarchy, cohort, {"min_support": -1})
+
+
+def test_compiled_golden_values(link: tuple[Hierarchy, Cohort]) -> None:
+    # Bit-exact output for a fixed seed (unchanged by the issue-6/8 speed work: the same
+    # values as the first compiled version). A change here changes every seeded result.
+    core = core_module()
+    hierarchy, cohort = link
+    index = context_index(np.ones(hierarchy.n_codes), build_context_tables(
+        hierarchy, cohort, min_support=10), core=core)
+    cats = np.array([1, 0, 0, 1, 2, 0, 1, 1, 0], dtype=np.int32)
+    got = index.sample_visits(cats, np.array([0, 2, 5, 9]), seed=2024).tolist()
+    assert got == [2, 1, 1, 2, 3, 1, 2, 2, 0]
+    # A visit longer than the counting-sort limit takes the std::sort path.
+    big = np.random.default_rng(0).integers(0, hierarchy.n_categories, 100).astype(np.int32)
+    got = index.sample_visits(big, np.array([0, 100]), seed=7).tolist()[:20]
+    assert got == [4, 2, 2, 0, 1, 1, 0, 0, 1, 3, 2, 4, 2, 2, 4, 4, 2, 2, 2, 4]
+
+
+def test_compiled_long_visits_keep_the_properties(link: tuple[Hierarchy, Cohort]) -> None:
+    core = core_module()
+    hierarchy, cohort = link
+    index = context_index(np.ones(hierarchy.n_codes), build_context_tables(
+        hierarchy, cohort, min_support=10), core=core)
+    rng = np.random.default_rng(1)
+    lengths = [3, 70, 1, 200, 5]
+    cats = np.concatenate([rng.integers(0, hierarchy.n_categories, k) for k in lengths])
+    vo = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    codes = index.sample_visits(cats.astype(np.int32), vo, seed=3)
+    assert np.array_equal(hierarchy.code_category[codes], cats)
+    # A visit's draw depends only on (seed, visit index) and its own categories.
+    alone = index.sample_visits(cats.astype(np.int32), vo, seed=3, threads=2)
+    assert np.array_equal(alone, codes)
+    cats2 = cats.copy()
+    cats2[:3] = cats2[:3][::-1]
+    again = index.sample_visits(cats2.astype(np.int32), vo, seed=3)
+    assert np.array_equal(again[3:], codes[3:])

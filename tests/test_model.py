@@ -191,3 +191,122 @@ def test_default_model_is_conditioned_on_sex() -> None:
         share[sex] = float(per_visit.mean())
     assert share["M"] < 0.005
     assert share["F"] > 0.3
+
+
+# --- context-aware Stage 2 in the bundle (issue 8) --------------------------------------
+
+
+def _write_flat_table(path: Path, n_patients: int = 300) -> None:
+    cohort = small_cohort(n_patients)
+    lines = ["patient_id,visit_id,code,age,sex"]
+    vp = cohort.visit_patient
+    for v in range(cohort.n_visits):
+        sex = "MF"[int(cohort.sex[v])]
+        for c in cohort.codes[cohort.visit_offsets[v] : cohort.visit_offsets[v + 1]]:
+            lines.append(f"p{int(vp[v])},v{v},{cohort.vocab[int(c)]},"
+                         f"{float(cohort.age[v]):.2f},{sex}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def context_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained through ``hiergen train --weighting context``."""
+    from click.testing import CliRunner
+
+    from hiergen.cli.main import cli
+
+    root = tmp_path_factory.mktemp("ctx")
+    _write_flat_table(root / "table.csv")
+    result = CliRunner().invoke(
+        cli,
+        ["train", str(root / "table.csv"), "--format", "table", "--generator", "markov",
+         "--weighting", "context", "--weighting-param", "min_support=5", "-p", "order=1",
+         "-o", str(root / "model")],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    return root / "model"
+
+
+def test_context_model_stores_compact_tables(context_model_dir: Path) -> None:
+    from hiergen.model import CONTEXT_STEM
+
+    config = json.loads((context_model_dir / MODEL_FILE).read_text())
+    assert config["weighting"]["name"] == "context"
+    assert config["weighting"]["context"]["stem"] == CONTEXT_STEM
+    model = HiergenModel.load(context_model_dir)
+    assert model.context is not None and model.context.n_tables > 0
+    assert config["weighting"]["context"]["tables"] == model.context.n_tables
+    stored = context_model_dir / f"{CONTEXT_STEM}.safetensors"
+    # float16 weights and narrow ids: well under the float64 arrays' bytes.
+    assert stored.stat().st_size < 0.5 * model.context.nbytes
+    # Each loaded table is a distribution again.
+    sums = np.add.reduceat(model.context.weights, model.context.table_offsets[:-1])
+    assert np.allclose(sums, 1.0)
+
+
+def test_context_model_draws_with_the_context_index(context_model_dir: Path) -> None:
+    model = HiergenModel.load(context_model_dir)
+    out = model.generate(n=3000, seed=4)
+    st1 = out.stage1
+    from hiergen.demographics import stratum
+
+    strata = stratum(st1.visit_sex, st1.visit_age).astype(np.int32)
+    cats = np.ascontiguousarray(st1.categories, dtype=np.int32)
+    vo = np.ascontiguousarray(st1.visit_offsets, dtype=np.int64)
+    from hiergen.generation.seeds import ShardSeeds
+
+    seed2 = ShardSeeds.of(4, 0).stage2
+    ctx = model.context_index.sample_visits(cats, vo, strata, seed=seed2)
+    free = model.index.sample_visits(cats, vo, strata, seed=seed2)
+    assert np.array_equal(out.codes, ctx)
+    assert not np.array_equal(out.codes, free)
+    h = model.hierarchy
+    assert np.array_equal(h.code_category[out.codes], st1.categories)
+    for v in range(st1.visit_offsets.size - 1):
+        visit = out.codes[st1.visit_offsets[v] : st1.visit_offsets[v + 1]]
+        assert np.unique(visit).size == visit.size
+
+
+def test_context_model_same_before_and_after_saving(tmp_path: Path) -> None:
+    from hiergen.train import train
+
+    trained = train(small_cohort(), tmp_path / "m", generator="markov", weighting="context",
+                    generator_params={"order": 1}, weighting_params={"min_support": 5})
+    loaded = HiergenModel.load(tmp_path / "m")
+    assert trained.to_config()["weighting"] == loaded.to_config()["weighting"]
+    assert trained.generate(n=800, seed=9).to_arrow().equals(
+        loaded.generate(n=800, seed=9).to_arrow())
+
+
+def test_context_model_generates_through_the_cli_whatever_the_workers(
+    context_model_dir: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+    from test_model_helpers import tree_digest
+
+    from hiergen.cli.main import cli
+
+    digests = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        result = CliRunner().invoke(
+            cli,
+            ["generate", str(context_model_dir), "-n", "900", "-o", str(out), "--format",
+             "parquet", "--seed", "5", "--shard-size", "300", "--workers", str(workers),
+             "--no-progress"],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("900 patients,")
+        digests.append(tree_digest(out))
+    assert digests[0] == digests[1]
+
+
+def test_context_tables_must_match_the_hierarchy(context_model_dir: Path) -> None:
+    model = HiergenModel.load(context_model_dir)
+    from hiergen.hierarchy import Hierarchy
+
+    other = Hierarchy.from_codes(["401.9", "250.00"])
+    with pytest.raises(ModelError, match="context tables: built for"):
+        HiergenModel(model.generator, "markov", other, np.ones((1, 2)), context=model.context)

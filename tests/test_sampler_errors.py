@@ -193,3 +193,14 @@ def test_failed_call_leaves_the_index_usable() -> None:
     with pytest.raises(ValueError):
         ix.sample([0, 9], seed=0)
     assert ix.sample([0, 1], seed=0).shape == (2,)
+
+
+def test_sample_visits_reports_the_first_bad_visit() -> None:
+    # Inputs are validated before drawing; the error named is the one of the earliest visit.
+    ix = _two_strata()
+    with pytest.raises(ValueError, match=r"strata\[0\] = 5"):
+        ix.sample_visits([0, 7], [0, 1, 2], [5, 0], seed=0)
+    with pytest.raises(ValueError, match=r"categories\[0\] = 7"):
+        ix.sample_visits([7, 0], [0, 1, 2], [0, 5], seed=0)
+    with pytest.raises(ValueError, match=r"categories\[2\] = -1 is negative"):
+        ix.sample_visits([0, 1, -1], [0, 2, 2, 3], [0, 0, 1], seed=0)

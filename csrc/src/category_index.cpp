@@ -102,6 +102,66 @@ unsigned CategoryIndex::thread_count(unsigned requested, std::size_t n,
   return t < 1 ? 1u : t;
 }
 
+void CategoryIndex::check_visit_offsets(const std::int64_t* visit_offsets, std::size_t n_visits,
+                                        std::size_t n) const {
+  if (visit_offsets[0] != 0)
+    fail("visit_offsets: must start at 0, got visit_offsets[0] = " +
+         std::to_string(visit_offsets[0]));
+  // Branch-free scan first (it vectorises); find the first bad entry only when there is one.
+  bool decreasing = false;
+  for (std::size_t v = 0; v < n_visits; ++v)
+    decreasing |= visit_offsets[v + 1] < visit_offsets[v];
+  for (std::size_t v = 0; decreasing && v < n_visits; ++v) {
+    if (visit_offsets[v + 1] < visit_offsets[v])
+      fail("visit_offsets: not monotonic, visit_offsets[" + std::to_string(v) +
+           "] = " + std::to_string(visit_offsets[v]) + " > visit_offsets[" +
+           std::to_string(v + 1) + "] = " + std::to_string(visit_offsets[v + 1]));
+  }
+  if (static_cast<std::uint64_t>(visit_offsets[n_visits]) != n)
+    fail("visit_offsets: last entry " + std::to_string(visit_offsets[n_visits]) +
+         " does not match the length of categories (" + std::to_string(n) + ")");
+}
+
+Redraw redraw_rejecting(const TableRef& t, const AliasEntry* entries, const std::uint32_t* mark,
+                        std::uint32_t stamp, CounterStream vs, std::uint64_t k,
+                        int max_rejections) {
+  for (int r = 0; r < max_rejections; ++r) {
+    const std::int32_t code = AliasTableSet::draw(t, entries, vs(k++));
+    if (mark[code] != stamp) return {code, k};
+  }
+  return {-1, k};
+}
+
+Redraw draw_left(const TableRef& t, const double* eff, const std::uint32_t* mark,
+                 std::uint32_t stamp, CounterStream vs, std::uint64_t k) {
+  const double* w = eff + t.start;
+  double total = 0.0;
+  for (std::uint32_t j = 0; j < t.size; ++j)
+    if (mark[t.base + static_cast<std::int32_t>(j)] != stamp) total += w[j];
+  if (!(total > 0.0)) return {-1, k};
+  const double u = unit_double(vs(k++)) * total;
+  double acc = 0.0;
+  std::int32_t last_positive = -1;
+  for (std::uint32_t j = 0; j < t.size; ++j) {
+    const std::int32_t cj = t.base + static_cast<std::int32_t>(j);
+    if (mark[cj] == stamp || !(w[j] > 0.0)) continue;
+    last_positive = cj;
+    acc += w[j];
+    if (u < acc) break;
+  }
+  return {last_positive, k};  // rounding: fall back to the last candidate
+}
+
+Redraw redraw_distinct(const TableRef& t, const AliasEntry* entries, const double* eff,
+                       const std::uint32_t* mark, std::uint32_t stamp, CounterStream vs,
+                       std::uint64_t k, ExhaustedPolicy exhausted) {
+  Redraw r = redraw_rejecting(t, entries, mark, stamp, vs, k, CategoryIndex::kMaxRejections);
+  if (r.code >= 0) return r;
+  r = draw_left(t, eff, mark, stamp, vs, r.k);
+  if (r.code >= 0 || exhausted == ExhaustedPolicy::kError) return r;
+  return {AliasTableSet::draw(t, entries, vs(r.k)), r.k + 1};  // with replacement
+}
+
 void CategoryIndex::throw_bad_category(std::size_t i, std::int64_t c) const {
   fail("categories[" + std::to_string(i) + "] = " + std::to_string(c) +
        (c < 0 ? " is negative" : " is out of range") + "; the index has " +

@@ -6,6 +6,8 @@ A model directory holds::
                           hierarchy, demographics histogram, training-data summary (counts)
     stage1/               written by the Stage-1 generator's ``save``
     stage2.safetensors    the Stage-2 weight tables (``weights``: n_strata x n_codes)
+    stage2_context.*      optional (weighting ``context``): context tables, compact
+                          safetensors + JSON (:mod:`hiergen.context.storage`)
 
 :class:`HiergenModel` loads it (or the default model shipped in the package) and generates
 patients, one batch or a stream of batches, reproducibly for a seed.
@@ -41,6 +43,8 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 STAGE1_DIR = "stage1"
 STAGE2_FILE = "stage2.safetensors"
+#: Stem of the context tables (``.safetensors`` + ``.json``) of a context-aware Stage 2.
+CONTEXT_STEM = "stage2_context"
 #: Patients per batch of :meth:`HiergenModel.generate_batches` (and per shard of a job).
 DEFAULT_BATCH_SIZE = 50_000
 
@@ -104,6 +108,9 @@ class HiergenModel:
         demographics: age x sex histogram of the training patients (default sampling).
         summary: counts describing the training data (no patient rows).
         zero_weight: what the sampler does with a category whose weights are all zero.
+        context: context tables (:class:`hiergen.context.ContextTables`): Stage 2 then draws
+            each visit's codes given the codes already drawn in it (``weights`` is the
+            fallback).
     """
 
     def __init__(
@@ -119,6 +126,7 @@ class HiergenModel:
         zero_weight: str = "uniform",
         directory: Path | None = None,
         content_hash: str | None = None,
+        context: Any = None,
     ) -> None:
         w = np.ascontiguousarray(weights, dtype=np.float64)
         if w.ndim == 1:
@@ -142,6 +150,16 @@ class HiergenModel:
         #: Threads used by the Stage-2 sampler (``None``: the sampler's default).
         self.threads: int | None = None
         self._index: Any = None
+        self._context_index: Any = None
+        if context is not None and (
+            context.n_codes != hierarchy.n_codes or context.n_categories != hierarchy.n_categories
+        ):
+            raise ModelError(
+                f"context tables: built for {context.n_categories} categories / "
+                f"{context.n_codes} codes, the hierarchy has {hierarchy.n_categories} / "
+                f"{hierarchy.n_codes}"
+            )
+        self.context = context
 
     def __repr__(self) -> str:
         where = f", directory={str(self.directory)!r}" if self.directory else ""
@@ -166,14 +184,28 @@ class HiergenModel:
             self._index = CategoryIndex(self.hierarchy.offsets, w, zero_weight=self.zero_weight)
         return self._index
 
+    @property
+    def context_index(self) -> Any:
+        """The context-aware sampler (:class:`hiergen._core.ContextIndex`) over :attr:`index`,
+        built once; ``None`` without context tables."""
+        if self.context is None:
+            return None
+        if self._context_index is None:
+            from hiergen.context import context_index
+
+            self._context_index = context_index(self.index, self.context)
+        return self._context_index
+
     def draw_codes(self, patients: Any, *, seed: int) -> npt.NDArray[np.int32]:
-        """Stage 2: one code id per category of ``patients`` (a ``CategoryPatients``)."""
+        """Stage 2: one code id per category of ``patients`` (a ``CategoryPatients``); with
+        context tables, each code given the codes already drawn in its visit."""
         strata = None
         if self.stratified:
             strata = stratum(patients.visit_sex, patients.visit_age).astype(np.int32)
         visit_offsets = np.ascontiguousarray(patients.visit_offsets, dtype=np.int64)
         categories = np.ascontiguousarray(patients.categories, dtype=np.int32)
-        codes = self.index.sample_visits(
+        sampler = self.context_index if self.context is not None else self.index
+        codes = sampler.sample_visits(
             categories, visit_offsets, strata, seed=seed, threads=self.threads
         )
         return np.asarray(codes, dtype=np.int32)
@@ -315,18 +347,21 @@ class HiergenModel:
         """The ``model.json`` content."""
         from hiergen import __version__
 
+        weighting: dict[str, Any] = {
+            "name": self.weighting.get("name", "custom"),
+            "params": dict(self.weighting.get("params", {})),
+            "file": STAGE2_FILE,
+            "strata": int(self.weights.shape[0]),
+            "zero_weight": self.zero_weight,
+        }
+        if self.context is not None:
+            weighting["context"] = {"stem": CONTEXT_STEM, "tables": int(self.context.n_tables)}
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
             "hiergen_version": __version__,
             "generator": {"name": self.generator_name, "directory": STAGE1_DIR},
-            "weighting": {
-                "name": self.weighting.get("name", "custom"),
-                "params": dict(self.weighting.get("params", {})),
-                "file": STAGE2_FILE,
-                "strata": int(self.weights.shape[0]),
-                "zero_weight": self.zero_weight,
-            },
+            "weighting": weighting,
             "hierarchy": self.hierarchy.to_dict(),
             "demographics": self.demographics.to_dict(),
             "training_summary": self.summary,
@@ -342,7 +377,8 @@ class HiergenModel:
                 raise ModelError(
                     f"model directory {out}: exists and is not empty (overwrite=True?)"
                 )
-            for name in (MODEL_FILE, STAGE2_FILE):
+            for name in (MODEL_FILE, STAGE2_FILE, f"{CONTEXT_STEM}.safetensors",
+                         f"{CONTEXT_STEM}.json"):
                 (out / name).unlink(missing_ok=True)
             shutil.rmtree(out / STAGE1_DIR, ignore_errors=True)
         out.mkdir(parents=True, exist_ok=True)
@@ -354,6 +390,10 @@ class HiergenModel:
             # One metadata key only: safetensors writes several in an arbitrary order.
             metadata={"format": f"{FORMAT_NAME}-stage2-v{FORMAT_VERSION}"},
         )
+        if self.context is not None:
+            from hiergen.context import save_context_tables
+
+            save_context_tables(self.context, out, CONTEXT_STEM, compact=True)
         text = json.dumps(self.to_config(), indent=1, sort_keys=True, allow_nan=False)
         tmp = out / f".{MODEL_FILE}.tmp"
         tmp.write_text(text + "\n", encoding="utf-8")
@@ -412,6 +452,11 @@ class HiergenModel:
             DemographicsDistribution.from_dict(config["demographics"])
             if "demographics" in config else None
         )
+        context = None
+        if w_cfg.get("context"):
+            from hiergen.context import load_context_tables
+
+            context = load_context_tables(root, str(w_cfg["context"].get("stem", CONTEXT_STEM)))
         return cls(
             generator,
             gen_name,
@@ -423,6 +468,7 @@ class HiergenModel:
             zero_weight=w_cfg.get("zero_weight", "uniform"),
             directory=root,
             content_hash=directory_hash(root),
+            context=context,
         )
 
 
@@ -443,6 +489,7 @@ def load_model(directory: str | Path | None = None) -> HiergenModel:
 
 
 __all__ = [
+    "CONTEXT_STEM",
     "DEFAULT_BATCH_SIZE",
     "GeneratedPatients",
     "HiergenModel",

@@ -40,6 +40,17 @@ def training_summary(cohort: Cohort, hierarchy: Hierarchy, **extra: Any) -> dict
     }
 
 
+def _stored_context(code_weights: Any) -> Any:
+    """Context tables of a context-aware strategy (``context``), as the model saves them
+    (compact), so generation is the same before and after saving; None for other ones."""
+    tables = getattr(code_weights, "tables", None)
+    if tables is None:
+        return None
+    from hiergen.context import as_stored
+
+    return as_stored(tables)
+
+
 def train(
     cohort: Cohort,
     out_dir: str | Path | None = None,
@@ -85,6 +96,7 @@ def train(
         weighting={"name": weighting, "params": dict(code_weights.params or params)},
         demographics=demographics,
         summary=training_summary(cohort, hierarchy, seed=seed, **dict(source or {})),
+        context=_stored_context(code_weights),
     )
     if out_dir is not None:
         model.save(out_dir, overwrite=overwrite)

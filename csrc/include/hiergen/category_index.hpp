@@ -6,11 +6,14 @@
 // depends only on the inputs and the seed, never on threads or chunking.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "hiergen/alias_table.hpp"
@@ -18,6 +21,30 @@
 #include "hiergen/rng.hpp"
 
 namespace hiergen {
+
+/// The context-free table chooser of sample_visits: the table of (stratum, category). The
+/// visit loop recognises this type and looks up the stratum's row once per visit.
+struct StratumTables {
+  const TableRef* tables;
+  std::size_t n_categories;
+  const TableRef& operator()(std::size_t stratum, std::size_t category, const std::int32_t*,
+                             std::size_t) const noexcept {
+    return tables[stratum * n_categories + category];
+  }
+};
+
+/// Index of the first a[i] outside [0, bound), or n when all are inside. The common case
+/// (all inside) is one branch-free pass that compilers vectorise.
+template <class T>
+std::size_t first_out_of_range(const T* a, std::size_t n, std::uint64_t bound) noexcept {
+  bool any = false;
+  for (std::size_t i = 0; i < n; ++i)
+    any |= static_cast<std::uint64_t>(static_cast<std::int64_t>(a[i])) >= bound;
+  if (!any) return n;
+  for (std::size_t i = 0; i < n; ++i)
+    if (static_cast<std::uint64_t>(static_cast<std::int64_t>(a[i])) >= bound) return i;
+  return n;
+}
 
 /// Per-element (sample) or per-visit (sample_visits) strata: a constant or an int array.
 struct StrataView {
@@ -77,10 +104,7 @@ class CategoryIndex {
                      std::size_t n_visits, StrataView strata, std::uint64_t seed,
                      std::int32_t* out, unsigned threads, ExhaustedPolicy exhausted) const {
     sample_visits_with(cats, n, visit_offsets, n_visits, strata, seed, out, threads, exhausted,
-                       [this](std::size_t stratum, std::size_t category, const std::int32_t*,
-                              std::size_t) -> const TableRef& {
-                         return tables_.tables()[table_id(stratum, category)];
-                       });
+                       StratumTables{tables_.tables(), n_categories()});
   }
 
   /// sample_visits with a caller-chosen table per draw: `choose(stratum, category, drawn,
@@ -114,6 +138,29 @@ class CategoryIndex {
   [[noreturn]] void throw_bad_category(std::size_t i, std::int64_t c) const;
   [[noreturn]] void throw_bad_stratum(const char* where, std::size_t i, std::int64_t s) const;
 
+  /// First failing visit of a thread: kind 1 = category out of range (element), 2 = stratum
+  /// out of range (visit), 3 = category exhausted (element); 0 = none.
+  struct VisitError {
+    std::size_t visit = std::numeric_limits<std::size_t>::max();
+    std::size_t element = 0;
+    int kind = 0;
+  };
+  /// Per-thread marks: mark[code] == stamp when the code was drawn in the current visit.
+  struct VisitScratch {
+    explicit VisitScratch(std::size_t n_codes)
+        : mark(new std::uint32_t[n_codes > 0 ? n_codes : 1]()) {}
+    std::unique_ptr<std::uint32_t[]> mark;
+    std::uint32_t stamp = 0;
+  };
+  void check_visit_offsets(const std::int64_t* visit_offsets, std::size_t n_visits,
+                           std::size_t n) const;
+  /// Draw visits vb .. ve; false (and `err` set) at the first bad input.
+  template <class Cat, class StratumAt, class Chooser>
+  bool visit_range(const Cat* cats, const std::int64_t* vo, std::size_t vb, std::size_t ve,
+                   StratumAt stratum_at, CounterStream rng, std::int32_t* out,
+                   VisitScratch& scratch, Chooser& choose, const AliasEntry* entries,
+                   const double* eff, ExhaustedPolicy exhausted, VisitError& err) const;
+
   template <class Cat, class StratumAt>
   std::size_t sample_range(const Cat* cats, std::size_t begin, std::size_t end,
                            StratumAt stratum_at, CounterStream rng,
@@ -129,6 +176,32 @@ class CategoryIndex {
 
 /// Raise std::invalid_argument with a message.
 [[noreturn]] void fail(const std::string& message);
+
+/// A code drawn on a slow path and the visit stream position after it. Returned by value
+/// (two registers): passing the position by reference would force the hot loop to keep it,
+/// and everything near it, in memory.
+struct Redraw {
+  std::int32_t code;  ///< the code, or -1 (see each function)
+  std::uint64_t k;    ///< next unused number of the visit's stream
+};
+
+/// The slow path of a draw without replacement (kept out of line, so the common path stays
+/// small): `t`'s first draw hit a code already drawn in the visit. Up to kMaxRejections
+/// redraws, then an exact draw among the positive-weight codes not drawn yet; when none is
+/// left, -1 under kError, else a draw with replacement. Stream numbers from `k` on are used.
+Redraw redraw_distinct(const TableRef& t, const AliasEntry* entries, const double* eff,
+                       const std::uint32_t* mark, std::uint32_t stamp, CounterStream vs,
+                       std::uint64_t k, ExhaustedPolicy exhausted);
+
+/// Up to `max_rejections` redraws from `t` for a code not yet drawn; code -1 when all hit.
+Redraw redraw_rejecting(const TableRef& t, const AliasEntry* entries, const std::uint32_t* mark,
+                        std::uint32_t stamp, CounterStream vs, std::uint64_t k,
+                        int max_rejections);
+
+/// Exact draw among `t`'s positive-weight codes not yet drawn (weights `eff + t.start`), in
+/// proportion to their weight; uses one number only when one is left, else code -1.
+Redraw draw_left(const TableRef& t, const double* eff, const std::uint32_t* mark,
+                 std::uint32_t stamp, CounterStream vs, std::uint64_t k);
 
 // ---------------------------------------------------------------------------------------
 // Template implementations
@@ -220,133 +293,142 @@ void CategoryIndex::sample_visits_with(const Cat* cats, std::size_t n,
                                        unsigned threads, ExhaustedPolicy exhausted,
                                        Chooser&& choose, const AliasEntry* entries,
                                        const double* effective) const {
-  if (visit_offsets[0] != 0)
-    fail("visit_offsets: must start at 0, got visit_offsets[0] = " +
-         std::to_string(visit_offsets[0]));
-  for (std::size_t v = 0; v < n_visits; ++v) {
-    if (visit_offsets[v + 1] < visit_offsets[v])
-      fail("visit_offsets: not monotonic, visit_offsets[" + std::to_string(v) +
-           "] = " + std::to_string(visit_offsets[v]) + " > visit_offsets[" +
-           std::to_string(v + 1) + "] = " + std::to_string(visit_offsets[v + 1]));
-  }
-  if (static_cast<std::uint64_t>(visit_offsets[n_visits]) != n)
-    fail("visit_offsets: last entry " + std::to_string(visit_offsets[n_visits]) +
-         " does not match the length of categories (" + std::to_string(n) + ")");
+  check_visit_offsets(visit_offsets, n_visits, n);
   if (n_visits == 0 || n == 0) return;
-  if (strata.kind == StrataView::Kind::kConstant &&
-      (strata.value < 0 || static_cast<std::uint64_t>(strata.value) >= n_strata_))
-    throw_bad_stratum("strata", std::numeric_limits<std::size_t>::max(), strata.value);
+  // Validate categories and strata up front (branch-free passes), so the visit loop has no
+  // error exits but the exhausted one. The error reported is the one of the first bad visit.
+  {
+    const std::size_t bad_c = first_out_of_range(cats, n, n_categories());
+    std::size_t bad_s = n_visits;
+    if (strata.kind == StrataView::Kind::kConstant) {
+      if (strata.value < 0 || static_cast<std::uint64_t>(strata.value) >= n_strata_)
+        throw_bad_stratum("strata", std::numeric_limits<std::size_t>::max(), strata.value);
+    } else if (strata.kind == StrataView::Kind::kInt32) {
+      bad_s = first_out_of_range(static_cast<const std::int32_t*>(strata.data), n_visits,
+                                 n_strata_);
+    } else {
+      bad_s = first_out_of_range(static_cast<const std::int64_t*>(strata.data), n_visits,
+                                 n_strata_);
+    }
+    if (bad_c < n || bad_s < n_visits) {
+      // Visit of the bad category: the last visit starting at or before it (empty visits
+      // share their start with the next one, so take the last).
+      std::size_t visit_c = n_visits;
+      if (bad_c < n)
+        visit_c = static_cast<std::size_t>(
+            std::upper_bound(visit_offsets, visit_offsets + n_visits + 1,
+                             static_cast<std::int64_t>(bad_c)) - visit_offsets - 1);
+      if (bad_s <= visit_c) throw_bad_stratum("strata", bad_s, stratum_value(strata, bad_s));
+      throw_bad_category(bad_c, static_cast<std::int64_t>(cats[bad_c]));
+    }
+  }
 
   const CounterStream rng = CounterStream::from_seed(seed, kVisitDomain);
-  const TableRef* tabs = tables_.tables();
   if (entries == nullptr) entries = tables_.entries();
   const double* eff = effective != nullptr ? effective : tables_.effective_weights();
-  const std::uint64_t n_cat = n_categories();
-  const std::uint64_t n_str = n_strata_;
 
-  // Errors: kind 1 = category out of range (element), 2 = stratum out of range (visit),
-  // 3 = category exhausted (element). The first visit with an error wins.
-  struct Error {
-    std::size_t visit = std::numeric_limits<std::size_t>::max();
-    std::size_t element = 0;
-    int kind = 0;
-  };
   ChunkQueue queue(n_visits, kVisitChunk);
   const unsigned n_threads = thread_count(threads, n, queue.n_chunks());
-  std::vector<Error> errors(n_threads);
+  std::vector<VisitError> errors(n_threads);
 
-  run_threads(n_threads, [&](unsigned tid) {
-    // mark[code] == stamp: the code was already drawn in the current visit.
-    std::vector<std::uint32_t> mark(n_codes_, 0);
-    std::uint32_t stamp = 0;
-    Error& err = errors[tid];
-    std::size_t vb, ve;
-    while (queue.pop(vb, ve)) {
-      for (std::size_t v = vb; v < ve; ++v) {
-        const std::int64_t s_raw = stratum_value(strata, v);
-        if (static_cast<std::uint64_t>(s_raw) >= n_str) {
-          err = {v, static_cast<std::size_t>(visit_offsets[v]), 2};
+  // One instantiation per strata kind, so the visit loop reads strata without a switch.
+  auto run = [&](auto stratum_at) {
+    run_threads(n_threads, [&](unsigned tid) {
+      VisitScratch scratch(n_codes_);
+      std::size_t vb, ve;
+      while (queue.pop(vb, ve)) {
+        if (!visit_range(cats, visit_offsets, vb, ve, stratum_at, rng, out, scratch, choose,
+                         entries, eff, exhausted, errors[tid])) {
           queue.stop();
           return;
         }
-        const auto stratum = static_cast<std::size_t>(s_raw);
-        if (++stamp == 0) {  // wrapped: forget all marks
-          std::fill(mark.begin(), mark.end(), 0u);
-          stamp = 1;
-        }
-        const CounterStream vs = rng.substream(v);
-        std::uint64_t k = 0;  // position in the visit's stream
-        const auto pb = static_cast<std::size_t>(visit_offsets[v]);
-        const auto pe = static_cast<std::size_t>(visit_offsets[v + 1]);
-        for (std::size_t p = pb; p < pe; ++p) {
-          const auto c = static_cast<std::uint64_t>(static_cast<std::int64_t>(cats[p]));
-          if (c >= n_cat) {
-            err = {v, p, 1};
-            queue.stop();
-            return;
-          }
-          const TableRef& t = choose(stratum, static_cast<std::size_t>(c), out + pb, p - pb);
-          std::int32_t code = AliasTableSet::draw(t, entries, vs(k++));
-          if (mark[code] == stamp) {
-            bool found = false;
-            for (int r = 0; r < kMaxRejections && !found; ++r) {
-              code = AliasTableSet::draw(t, entries, vs(k++));
-              found = mark[code] != stamp;
-            }
-            if (!found) {
-              // Exact draw among the codes not yet drawn, in proportion to their weight.
-              const double* w = eff + t.start;
-              double total = 0.0;
-              for (std::uint32_t j = 0; j < t.size; ++j)
-                if (mark[t.base + static_cast<std::int32_t>(j)] != stamp) total += w[j];
-              if (total > 0.0) {
-                const double u = unit_double(vs(k++)) * total;
-                double acc = 0.0;
-                std::int32_t last_positive = -1;
-                for (std::uint32_t j = 0; j < t.size; ++j) {
-                  const std::int32_t cj = t.base + static_cast<std::int32_t>(j);
-                  if (mark[cj] == stamp || !(w[j] > 0.0)) continue;
-                  last_positive = cj;
-                  acc += w[j];
-                  if (u < acc) break;
-                }
-                code = last_positive;  // rounding: fall back to the last candidate
-              } else if (exhausted == ExhaustedPolicy::kError) {
-                err = {v, p, 3};
-                queue.stop();
-                return;
-              } else {
-                code = AliasTableSet::draw(t, entries, vs(k++));  // with replacement
-              }
-            }
-          }
-          mark[code] = stamp;
-          out[p] = code;
-        }
       }
+    });
+  };
+  switch (strata.kind) {
+    case StrataView::Kind::kInt32: {
+      const auto* sp = static_cast<const std::int32_t*>(strata.data);
+      run([sp](std::size_t v) { return static_cast<std::size_t>(sp[v]); });
+      break;
     }
-  });
-
-  const Error* first = nullptr;
-  for (const Error& e : errors)
-    if (e.kind != 0 && (first == nullptr || e.visit < first->visit)) first = &e;
-  if (first == nullptr) return;
-  const std::size_t p = first->element;
-  switch (first->kind) {
-    case 1:
-      throw_bad_category(p, static_cast<std::int64_t>(cats[p]));
-    case 2:
-      throw_bad_stratum("strata", first->visit, stratum_value(strata, first->visit));
+    case StrataView::Kind::kInt64: {
+      const auto* sp = static_cast<const std::int64_t*>(strata.data);
+      run([sp](std::size_t v) { return static_cast<std::size_t>(sp[v]); });
+      break;
+    }
     default: {
-      const auto c = static_cast<std::int64_t>(cats[p]);
-      const TableRef& t = tabs[static_cast<std::size_t>(stratum_value(strata, first->visit)) *
-                                   n_cat + static_cast<std::size_t>(c)];
-      fail("categories: visit " + std::to_string(first->visit) + " repeats category " +
-           std::to_string(c) + " more often than it has codes with positive weight (" +
-           std::to_string(t.n_positive) +
-           "); pass exhausted='repeat' to draw with replacement after that");
+      const auto value = static_cast<std::size_t>(strata.value);
+      run([value](std::size_t) { return value; });
     }
   }
+
+  const VisitError* first = nullptr;
+  for (const VisitError& e : errors)
+    if (e.kind != 0 && (first == nullptr || e.visit < first->visit)) first = &e;
+  if (first == nullptr) return;
+  // Only exhausted categories are left to report (kind 3).
+  const std::size_t p = first->element;
+  const auto c = static_cast<std::int64_t>(cats[p]);
+  const TableRef& t =
+      tables_.tables()[table_id(static_cast<std::size_t>(stratum_value(strata, first->visit)),
+                                static_cast<std::size_t>(c))];
+  fail("categories: visit " + std::to_string(first->visit) + " repeats category " +
+       std::to_string(c) + " more often than it has codes with positive weight (" +
+       std::to_string(t.n_positive) +
+       "); pass exhausted='repeat' to draw with replacement after that");
+}
+
+template <class Cat, class StratumAt, class Chooser>
+bool CategoryIndex::visit_range(const Cat* __restrict cats, const std::int64_t* __restrict vo,
+                                std::size_t vb, std::size_t ve, StratumAt stratum_at,
+                                const CounterStream rng, std::int32_t* __restrict out,
+                                VisitScratch& scratch, Chooser& choose,
+                                const AliasEntry* __restrict entries, const double* eff,
+                                ExhaustedPolicy exhausted, VisitError& err) const {
+  // Inputs were validated by the caller: no bounds checks here. Everything the loop needs
+  // lives in locals (nothing address-taken), so it stays in registers.
+  constexpr bool kStratumRow = std::is_same_v<std::decay_t<Chooser>, StratumTables>;
+  const std::size_t n_cat = n_categories();
+  std::uint32_t* __restrict mark = scratch.mark.get();
+  std::uint32_t stamp = scratch.stamp;
+  bool ok = true;
+  for (std::size_t v = vb; v < ve; ++v) {
+    const std::size_t s = stratum_at(v);
+    const auto pb = static_cast<std::size_t>(vo[v]);
+    const auto pe = static_cast<std::size_t>(vo[v + 1]);
+    if (++stamp == 0) [[unlikely]] {  // wrapped: forget all marks
+      std::fill(mark, mark + n_codes_, 0u);
+      stamp = 1;
+    }
+    const CounterStream vs = rng.substream(v);
+    [[maybe_unused]] const TableRef* row = nullptr;
+    if constexpr (kStratumRow) row = choose.tables + s * n_cat;
+    std::uint64_t k = 0;  // position in the visit's stream
+    for (std::size_t p = pb; p < pe; ++p) {
+      const auto c = static_cast<std::size_t>(cats[p]);
+      const TableRef* t;
+      if constexpr (kStratumRow)
+        t = row + c;
+      else
+        t = &choose(s, c, out + pb, p - pb);
+      std::int32_t code = AliasTableSet::draw(*t, entries, vs(k++));
+      if (mark[code] == stamp) [[unlikely]] {
+        const Redraw r = redraw_distinct(*t, entries, eff, mark, stamp, vs, k, exhausted);
+        code = r.code;
+        k = r.k;
+        if (code < 0) {
+          err = {v, p, 3};
+          ok = false;
+          break;
+        }
+      }
+      mark[code] = stamp;
+      out[p] = code;
+    }
+    if (!ok) break;
+  }
+  scratch.stamp = stamp;
+  return ok;
 }
 
 }  // namespace hiergen

@@ -3,13 +3,15 @@
 // A visit's categories are drawn in a canonical order (rank per category, ties by position).
 // Each category draws from the table of the best-scoring context among the codes already
 // drawn in the visit, else from its stratum's table of the base index. The context tables of
-// a category are laid out by decreasing score, so "best" is the smallest entry start found.
+// a category are laid out by decreasing score, so "best" is the lowest table index found.
 //
-// Lookups go through one small open-addressing region per category (context code -> table
-// id). Codes stay distinct within a visit (rejection, then an exact draw among the codes
-// left, as CategoryIndex::sample_visits does); visit v uses the counter sub-stream (seed, v),
-// so the output depends only on the inputs and the seed, never on the thread count.
-// Pure C++17, no Python headers.
+// Lookups go through one open-addressing hash table ((category, context code) -> table
+// index). They are made eagerly: as soon as a code is drawn, it is looked up as a context of
+// every later draw of the visit whose category has tables, so the lookups of a visit are
+// independent loads. Codes stay distinct within a visit (rejection, then an exact draw among
+// the codes left, as CategoryIndex::sample_visits does); visit v uses the counter sub-stream
+// (seed, v), so the output depends only on the inputs and the seed, never on the thread
+// count. Pure C++17, no Python headers.
 #pragma once
 
 #include <algorithm>
@@ -28,98 +30,55 @@
 
 namespace hiergen {
 
-/// (category, context code) -> context table id: one small open-addressing region per
-/// category (so the probes of one category stay in a few cache lines), linear probing.
+/// (category, context code) -> context table index: one open-addressing hash table over
+/// 32-bit keys category * n_codes + code + 1 (0 marks an empty slot), linear probing, load
+/// at most 1/2. A slot is 8 bytes (key and index together), so a probe touches one cache
+/// line; the lookups of a visit are independent, so their cache misses overlap.
 class ContextLookup {
  public:
   static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
 
   ContextLookup() = default;
 
-  /// Table t has key (cats[t], ctxs[t]) and location refs[t]; pairs must be distinct and,
-  /// among the tables of one category, a lower refs[t].start means a preferred table.
-  ContextLookup(const std::vector<std::uint32_t>& cats, const std::vector<std::int32_t>& ctxs,
-                const std::vector<TableRef>& refs, std::size_t n_categories) {
-    std::vector<std::uint32_t> count(n_categories, 0);
-    for (const std::uint32_t c : cats) ++count[c];
-    regions_.assign(n_categories, Region{0, 0, 0});
-    std::size_t total = 0;
-    for (std::size_t c = 0; c < n_categories; ++c) {
-      if (count[c] == 0) continue;
-      std::uint32_t bits = 1;
-      while ((std::size_t{1} << bits) < 2 * static_cast<std::size_t>(count[c])) ++bits;
-      regions_[c] = {static_cast<std::uint32_t>(total), (1u << bits) - 1u, 32u - bits};
-      total += std::size_t{1} << bits;
-    }
-    slots_.assign(total, Slot{-1, kNone, 0, 0});
-    for (std::size_t t = 0; t < cats.size(); ++t) {
-      const Region& r = regions_[cats[t]];
-      std::uint32_t i = home(r, ctxs[t]);
-      while (slots_[r.start + i].code >= 0) i = (i + 1) & r.mask;
-      slots_[r.start + i] = {ctxs[t], refs[t].start, refs[t].size, refs[t].base};
+  /// Table i has key keys[i] (distinct, non-zero).
+  explicit ContextLookup(const std::vector<std::uint32_t>& keys) {
+    std::uint32_t bits = 4;
+    while ((std::size_t{1} << bits) < 2 * keys.size()) ++bits;
+    shift_ = 32u - bits;
+    mask_ = (1u << bits) - 1u;
+    slots_.assign(std::size_t{1} << bits, Slot{0, kNone});
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      std::uint32_t h = home(keys[i]);
+      while (slots_[h].key != 0) h = (h + 1) & mask_;
+      slots_[h] = {keys[i], static_cast<std::uint32_t>(i)};
     }
   }
 
-  /// Whether category c has any context table.
-  bool has(std::size_t c) const noexcept { return regions_[c].mask != 0; }
-
-  /// Entry start of the table of (c, code) (lower is preferred), or kNone; `slot` is set to
-  /// its slot. Requires has(c).
-  std::uint32_t find(std::size_t c, std::int32_t code, const void*& slot) const noexcept {
-    const Region r = regions_[c];
-    const Slot* base = slots_.data() + r.start;
-    std::uint32_t i = home(r, code);
-    for (;;) {
-      const Slot s = base[i];
-      if (s.code == code) {
-        slot = base + i;
-        return s.start;
-      }
-      if (s.code < 0) return kNone;
-      i = (i + 1) & r.mask;
+  /// Index of the table with `key`, or kNone. The first probe is branch-free; further ones
+  /// (a collision) are rare at load <= 1/2.
+  std::uint32_t find(std::uint32_t key) const noexcept {
+    const Slot* slots = slots_.data();
+    std::uint32_t h = home(key);
+    Slot s = slots[h];
+    while (s.key != key && s.key != 0) [[unlikely]] {
+      h = (h + 1) & mask_;
+      s = slots[h];
     }
+    return s.key == key ? s.index : kNone;
   }
 
-  /// Hint that (c, code) will be looked up soon (the lookups of a visit are independent, so
-  /// prefetching them as soon as a code is drawn overlaps their cache misses).
-  void prefetch(std::size_t c, std::int32_t code) const noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    const Region r = regions_[c];
-    if (r.mask != 0) __builtin_prefetch(slots_.data() + r.start + home(r, code));
-#else
-    (void)c;
-    (void)code;
-#endif
-  }
-
-  std::size_t nbytes() const noexcept {
-    return slots_.size() * sizeof(Slot) + regions_.size() * sizeof(Region);
-  }
+  std::size_t nbytes() const noexcept { return slots_.size() * sizeof(Slot); }
 
  private:
   struct Slot {
-    std::int32_t code;    ///< context code, -1 when empty
-    std::uint32_t start;  ///< the table's first alias entry
-    std::uint32_t size;   ///< its number of codes
-    std::int32_t base;    ///< its first code
+    std::uint32_t key;    ///< category * n_codes + code + 1; 0 when empty
+    std::uint32_t index;  ///< the context table (lower is preferred within a category)
   };
-
- public:
-  /// The TableRef of a slot returned by find().
-  static TableRef ref(const void* slot) noexcept {
-    const Slot& s = *static_cast<const Slot*>(slot);
-    return TableRef{s.start, s.size, s.base, s.size};
+  std::uint32_t home(std::uint32_t key) const noexcept {
+    return (key * 0x9E3779B1u) >> shift_;
   }
-
- private:
-  struct Region {
-    std::uint32_t start, mask, shift;
-  };
-  static std::uint32_t home(const Region& r, std::int32_t code) noexcept {
-    return (static_cast<std::uint32_t>(code) * 0x9E3779B1u) >> r.shift;
-  }
-  std::vector<Region> regions_;
   std::vector<Slot> slots_;
+  std::uint32_t mask_ = 0, shift_ = 32;
 };
 
 class ContextIndex {
@@ -137,6 +96,8 @@ class ContextIndex {
     if (n_cat * n_codes >= 0xFFFFFFFFull)
       fail("context tables: n_categories x n_codes must be below 2^32");
     rank_.assign(rank, rank + n_cat);
+    small_ranks_ = std::all_of(rank_.begin(), rank_.end(),
+                               [](std::int32_t r) { return r >= 0 && r < (1 << 23); });
     // Where each table's weights start, in the given layout.
     std::vector<std::size_t> w_off(n_tables + 1, 0);
     for (std::size_t t = 0; t < n_tables; ++t) {
@@ -176,9 +137,9 @@ class ContextIndex {
         tables_.add_table(bt.effective_weights() + r.start, r.size, r.base,
                           ZeroWeightPolicy::kUniform);
       }
-    std::vector<std::uint32_t> keys(n_tables), key_cat(n_tables);
-    std::vector<std::int32_t> key_ctx(n_tables);
-    std::vector<TableRef> refs(n_tables);
+    std::vector<std::uint32_t> keys(n_tables);
+    ctx_refs_.resize(n_tables);
+    has_context_.assign(n_cat, 0);
     for (std::size_t i = 0; i < n_tables; ++i) {
       const std::uint32_t t = order[i];
       const auto c = static_cast<std::size_t>(category[t]);
@@ -192,10 +153,9 @@ class ContextIndex {
           static_cast<std::int32_t>(offsets[c] + static_cast<std::int64_t>(lo - w_off[t])),
           ZeroWeightPolicy::kError);
       if (id < 0) fail("weights: context table " + std::to_string(t) + " has only zero weights");
-      refs[i] = tables_.tables()[id];
+      ctx_refs_[i] = tables_.tables()[id];
       keys[i] = static_cast<std::uint32_t>(c * n_codes + static_cast<std::size_t>(context[t]));
-      key_cat[i] = static_cast<std::uint32_t>(c);
-      key_ctx[i] = context[t];
+      has_context_[c] = 1;
     }
     std::vector<std::uint32_t> sorted_keys(keys);
     std::sort(sorted_keys.begin(), sorted_keys.end());
@@ -203,7 +163,8 @@ class ContextIndex {
     if (dup != sorted_keys.end())
       fail("context tables: (category " + std::to_string(*dup / n_codes) + ", context " +
            std::to_string(*dup % n_codes) + ") appears twice");
-    lookup_ = ContextLookup(key_cat, key_ctx, refs, n_cat);
+    for (std::uint32_t& k : keys) ++k;  // 0 marks an empty slot
+    lookup_ = ContextLookup(keys);
     n_tables_ = n_tables;
   }
 
@@ -213,9 +174,9 @@ class ContextIndex {
   const std::vector<std::int32_t>& rank() const noexcept { return rank_; }
   /// Memory held by the context part (tables, effective weights, lookup, ranks).
   std::size_t nbytes() const noexcept {
-    return tables_.n_tables() * sizeof(TableRef) +
+    return (tables_.n_tables() + ctx_refs_.size()) * sizeof(TableRef) +
            tables_.n_entries() * (sizeof(AliasEntry) + sizeof(double)) + lookup_.nbytes() +
-           rank_.size() * sizeof(std::int32_t);
+           rank_.size() * sizeof(std::int32_t) + has_context_.size();
   }
 
   /// Draw codes visit by visit (see CategoryIndex::sample_visits); with `use_context`, in
@@ -233,61 +194,80 @@ class ContextIndex {
     check_visits(visit_offsets, n_visits, n);
     if (n == 0 || n_visits == 0) return;
     const std::size_t n_cat = base_->n_categories();
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto c = static_cast<std::int64_t>(cats[i]);
-      if (c < 0 || static_cast<std::size_t>(c) >= n_cat)
-        fail("categories[" + std::to_string(i) + "] = " + std::to_string(c) +
-             (c < 0 ? " is negative" : " is out of range") + "; the index has " +
-             std::to_string(n_cat) + " categories (ids 0.." + std::to_string(n_cat - 1) + ")");
-    }
-    const CounterStream rng = CounterStream::from_seed(seed, kContextDomain);
     const std::size_t n_str = base_->n_strata();
-    if (strata.kind == StrataView::Kind::kConstant &&
-        (strata.value < 0 || static_cast<std::uint64_t>(strata.value) >= n_str))
-      fail("strata = " + std::to_string(strata.value) + " is out of range; the index has " +
+    const std::size_t bad_c = first_out_of_range(cats, n, n_cat);
+    if (bad_c < n) {
+      const auto c = static_cast<std::int64_t>(cats[bad_c]);
+      fail("categories[" + std::to_string(bad_c) + "] = " + std::to_string(c) +
+           (c < 0 ? " is negative" : " is out of range") + "; the index has " +
+           std::to_string(n_cat) + " categories (ids 0.." + std::to_string(n_cat - 1) + ")");
+    }
+    std::size_t bad_s = n_visits;
+    if (strata.kind == StrataView::Kind::kConstant) {
+      if (strata.value < 0 || static_cast<std::uint64_t>(strata.value) >= n_str)
+        fail("strata = " + std::to_string(strata.value) + " is out of range; the index has " +
+             std::to_string(n_str) + " strata");
+    } else if (strata.kind == StrataView::Kind::kInt32) {
+      bad_s = first_out_of_range(static_cast<const std::int32_t*>(strata.data), n_visits, n_str);
+    } else {
+      bad_s = first_out_of_range(static_cast<const std::int64_t*>(strata.data), n_visits, n_str);
+    }
+    if (bad_s < n_visits)
+      fail("strata[" + std::to_string(bad_s) + "] = " +
+           std::to_string(stratum_value(strata, bad_s)) + " is out of range; the index has " +
            std::to_string(n_str) + " strata");
+
+    const CounterStream rng = CounterStream::from_seed(seed, kContextDomain);
     ChunkQueue queue(n_visits, CategoryIndex::kVisitChunk);
     const unsigned n_threads = thread_count(threads, n, n_visits);
-    // First failing visit per thread: kind 2 = bad stratum, 3 = category exhausted.
-    struct Error {
-      std::size_t visit = std::numeric_limits<std::size_t>::max();
-      std::size_t element = 0;
-      int kind = 0;
-    };
-    std::vector<Error> errors(n_threads);
-    run_threads(n_threads, [&](unsigned tid) {
-      Scratch sc(base_->n_codes());
-      Error& err = errors[tid];
-      std::size_t vb, ve;
-      while (queue.pop(vb, ve)) {
-        for (std::size_t v = vb; v < ve; ++v) {
-          const std::int64_t s_raw = stratum_value(strata, v);
-          if (static_cast<std::uint64_t>(s_raw) >= n_str) {
-            err = {v, static_cast<std::size_t>(visit_offsets[v]), 2};
-            queue.stop();
-            return;
-          }
-          const std::size_t bad =
-              sample_visit(cats, visit_offsets, v, static_cast<std::size_t>(s_raw), rng, out,
-                           exhausted, sc);
-          if (bad != kOk) {
-            err = {v, bad, 3};
-            queue.stop();
-            return;
+    // First visit per thread whose category is exhausted (under kError).
+    std::vector<std::size_t> bad_visit(n_threads, kOk), bad_element(n_threads, 0);
+    auto run = [&](auto stratum_at) {
+      run_threads(n_threads, [&](unsigned tid) {
+        Lane ln(base_->n_codes());
+        std::size_t vb, ve;
+        while (queue.pop(vb, ve)) {
+          for (std::size_t v = vb; v < ve; ++v) {
+            if (visit_offsets[v + 1] == visit_offsets[v]) continue;
+            begin_visit(ln, cats, visit_offsets, v, stratum_at(v), rng);
+            while (ln.i < ln.len) {
+              const std::size_t bad = step(ln, cats, out, exhausted);
+              if (bad != kOk) [[unlikely]] {
+                bad_visit[tid] = v;
+                bad_element[tid] = bad;
+                queue.stop();
+                return;
+              }
+            }
           }
         }
+      });
+    };
+    switch (strata.kind) {
+      case StrataView::Kind::kInt32: {
+        const auto* sp = static_cast<const std::int32_t*>(strata.data);
+        run([sp](std::size_t v) { return static_cast<std::size_t>(sp[v]); });
+        break;
       }
-    });
-    const Error* first = nullptr;
-    for (const Error& e : errors)
-      if (e.kind != 0 && (first == nullptr || e.visit < first->visit)) first = &e;
-    if (first == nullptr) return;
-    if (first->kind == 2)
-      fail("strata[" + std::to_string(first->visit) + "] = " +
-           std::to_string(stratum_value(strata, first->visit)) +
-           " is out of range; the index has " + std::to_string(n_str) + " strata");
-    fail("categories: visit " + std::to_string(first->visit) + " repeats category " +
-         std::to_string(static_cast<std::int64_t>(cats[first->element])) +
+      case StrataView::Kind::kInt64: {
+        const auto* sp = static_cast<const std::int64_t*>(strata.data);
+        run([sp](std::size_t v) { return static_cast<std::size_t>(sp[v]); });
+        break;
+      }
+      default: {
+        const auto value = static_cast<std::size_t>(strata.value);
+        run([value](std::size_t) { return value; });
+      }
+    }
+    std::size_t first = kOk, element = 0;
+    for (unsigned t = 0; t < n_threads; ++t)
+      if (bad_visit[t] < first) {
+        first = bad_visit[t];
+        element = bad_element[t];
+      }
+    if (first == kOk) return;
+    fail("categories: visit " + std::to_string(first) + " repeats category " +
+         std::to_string(static_cast<std::int64_t>(cats[element])) +
          " more often than it has codes with positive weight; pass exhausted='repeat' to "
          "draw with replacement after that");
   }
@@ -306,125 +286,169 @@ class ContextIndex {
   }
 
   static constexpr std::size_t kOk = std::numeric_limits<std::size_t>::max();
+  /// Visits up to this long are ordered by counting (O(len^2), branch-free), longer ones by
+  /// std::sort.
+  static constexpr std::size_t kCountingSortMax = 64;
 
   struct Scratch {
-    explicit Scratch(std::size_t n_codes) : mark(n_codes, 0) {}
-    std::vector<std::uint32_t> mark;  ///< mark[code] == stamp: drawn in the current visit
+    explicit Scratch(std::size_t n_codes) : mark(new std::uint32_t[n_codes > 0 ? n_codes : 1]()) {}
+    std::unique_ptr<std::uint32_t[]> mark;  ///< mark[code] == stamp: drawn in this visit
     std::uint32_t stamp = 0;
-    std::vector<std::uint32_t> order;   ///< positions of the visit in draw order
-    std::vector<std::int32_t> drawn;    ///< codes drawn so far, in draw order
+    std::vector<std::uint64_t> sort_key;  ///< (rank << 32 | position) per element
+    std::vector<std::int32_t> key32;      ///< (rank << 8 | position), short visits
+    std::vector<std::uint32_t> pos;       ///< position (in the visit) of each draw
+    std::vector<std::uint32_t> probe_at;  ///< draws whose category has context tables
+    std::vector<std::uint32_t> probe_key;   ///< their lookup base: category * n_codes + 1
+    std::vector<std::uint32_t> probe_best;  ///< their best context table so far
+    void reserve(std::size_t len) {
+      if (pos.size() < len + 1) {
+        sort_key.resize(len + 1);
+        key32.resize(len + 1);
+        pos.resize(len + 1);
+        probe_at.resize(len + 1);
+        probe_key.resize(len + 1);
+        probe_best.resize(len + 1);
+      }
+    }
   };
 
-  /// Draw one visit; returns kOk or the element whose category is exhausted (kError).
+  /// The slow path of a draw: `t`'s first draw hit a code already drawn in the visit.
+  /// Rejection, then an exact draw among the codes of `t` left; when a context table is
+  /// exhausted, an exact draw from the stratum table `ts`; then -1 (kError) or a draw with
+  /// replacement from `t`.
+  Redraw redraw(const TableRef& t, const TableRef& ts, bool from_context,
+                const std::uint32_t* mark, std::uint32_t stamp, CounterStream vs,
+                std::uint64_t k, ExhaustedPolicy exhausted) const {
+    const AliasEntry* entries = tables_.entries();
+    const double* eff = tables_.effective_weights();
+    Redraw r = redraw_rejecting(t, entries, mark, stamp, vs, k, CategoryIndex::kMaxRejections);
+    if (r.code >= 0) return r;
+    r = draw_left(t, eff, mark, stamp, vs, r.k);
+    if (r.code >= 0) return r;
+    if (from_context) {
+      r = draw_left(ts, eff, mark, stamp, vs, r.k);
+      if (r.code >= 0) return r;
+    }
+    if (exhausted == ExhaustedPolicy::kError) return r;
+    return {AliasTableSet::draw(t, entries, vs(r.k)), r.k + 1};
+  }
+
+  /// The state of the visit being drawn by a thread. (Interleaving several visits per thread,
+  /// to overlap their cache misses, was measured: no gain on the NHDS tables.)
+  struct Lane {
+    explicit Lane(std::size_t n_codes) : sc(n_codes) {}
+    Scratch sc;
+    std::size_t v = 0, b = 0, len = 0;  ///< the visit, its first element and its length
+    std::size_t i = 0;                  ///< next draw (in draw order)
+    std::size_t q0 = 0, n_probe = 0;    ///< next probe entry not drawn yet, probe entries
+    std::uint64_t k = 0;                ///< next number of the visit's stream
+    CounterStream vs{0};
+    const TableRef* row = nullptr;      ///< the stratum's base tables
+  };
+
+  /// Set lane `ln` up for the non-empty visit v: draw order, lookup keys, stream.
+  ///
+  /// Categories are drawn in (rank, position) order. As soon as a code is drawn, the tables
+  /// (later category, that code) are looked up for every later draw whose category has
+  /// context tables, keeping the best per draw (step()).
   template <class Cat>
-  std::size_t sample_visit(const Cat* cats, const std::int64_t* vo, std::size_t v,
-                           std::size_t stratum, const CounterStream& rng, std::int32_t* out,
-                           ExhaustedPolicy exhausted, Scratch& sc) const {
+  void begin_visit(Lane& ln, const Cat* __restrict cats, const std::int64_t* vo, std::size_t v,
+                   std::size_t stratum, const CounterStream& rng) const {
+    Scratch& sc = ln.sc;
     const auto b = static_cast<std::size_t>(vo[v]);
-    const auto e = static_cast<std::size_t>(vo[v + 1]);
-    if (b == e) return kOk;
-    if (++sc.stamp == 0) {
-      std::fill(sc.mark.begin(), sc.mark.end(), 0u);
+    const auto len = static_cast<std::size_t>(vo[v + 1]) - b;
+    if (++sc.stamp == 0) [[unlikely]] {
+      std::fill(sc.mark.get(), sc.mark.get() + base_->n_codes(), 0u);
       sc.stamp = 1;
     }
+    sc.reserve(len);
+    std::uint32_t* __restrict pos = sc.pos.data();
+    const std::int32_t* rank = rank_.data();
+    // Draw order: (rank, position). Keys are distinct (they hold the position), so each
+    // element's place is the number of smaller keys: branch-free, cheaper than an insertion
+    // sort (whose branches mispredict) for short visits.
+    if (len <= kCountingSortMax && small_ranks_) {
+      std::int32_t* __restrict key32 = sc.key32.data();
+      for (std::size_t i = 0; i < len; ++i)
+        key32[i] = (rank[static_cast<std::size_t>(cats[b + i])] << 8) |
+                   static_cast<std::int32_t>(i);
+      for (std::size_t i = 0; i < len; ++i) {
+        const std::int32_t x = key32[i];
+        std::int32_t place = 0;
+        for (std::size_t j = 0; j < len; ++j) place += key32[j] < x;
+        pos[place] = static_cast<std::uint32_t>(i);
+      }
+    } else {
+      std::uint64_t* __restrict sort_key = sc.sort_key.data();
+      for (std::size_t i = 0; i < len; ++i)
+        sort_key[i] = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(
+                           rank[static_cast<std::size_t>(cats[b + i])]))
+                       << 32) |
+                      i;
+      std::sort(sort_key, sort_key + len);
+      for (std::size_t i = 0; i < len; ++i) pos[i] = static_cast<std::uint32_t>(sort_key[i]);
+    }
+    const auto n_codes = static_cast<std::uint32_t>(base_->n_codes());
+    const std::uint8_t* has_context = has_context_.data();
+    std::uint32_t* __restrict probe_at = sc.probe_at.data();
+    std::uint32_t* __restrict probe_key = sc.probe_key.data();
+    std::uint32_t* __restrict probe_best = sc.probe_best.data();
+    std::size_t n_probe = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+      const auto c = static_cast<std::uint32_t>(cats[b + pos[i]]);
+      probe_at[n_probe] = static_cast<std::uint32_t>(i);
+      probe_key[n_probe] = c * n_codes + 1u;
+      probe_best[n_probe] = ContextLookup::kNone;
+      n_probe += has_context[c];
+    }
+    probe_at[n_probe] = static_cast<std::uint32_t>(len);  // sentinel
+    ln.v = v;
+    ln.b = b;
+    ln.len = len;
+    ln.i = 0;
+    ln.q0 = 0;
+    ln.n_probe = n_probe;
+    ln.k = 0;
+    ln.vs = rng.substream(v);
+    ln.row = tables_.tables() + stratum * base_->n_categories();
+  }
+
+  /// Draw the lane's next code; kOk, or the element whose category is exhausted (kError).
+  template <class Cat>
+  std::size_t step(Lane& ln, const Cat* __restrict cats, std::int32_t* __restrict out,
+                   ExhaustedPolicy exhausted) const {
+    Scratch& sc = ln.sc;
+    const std::size_t i = ln.i;
+    const std::size_t p = ln.b + sc.pos[i];
+    const auto c = static_cast<std::size_t>(cats[p]);
+    std::size_t q0 = ln.q0;
+    std::uint32_t best = ContextLookup::kNone;
+    if (sc.probe_at[q0] == i) best = sc.probe_best[q0++];
+    const bool from_context = best != ContextLookup::kNone;
+    const TableRef& t = from_context ? ctx_refs_[best] : ln.row[c];
+    std::uint64_t k = ln.k;
     const std::uint32_t stamp = sc.stamp;
-    const std::size_t len = e - b;
-    sc.order.resize(len);
-    sc.drawn.resize(len);
-    std::uint32_t* order = sc.order.data();
-    // Insertion sort of the positions by (rank, position): visits are short.
-    for (std::size_t i = 0; i < len; ++i) {
-      const std::int32_t r = rank_[static_cast<std::size_t>(cats[b + i])];
-      std::size_t q = i;
-      while (q > 0 && rank_[static_cast<std::size_t>(cats[b + order[q - 1]])] > r) {
-        order[q] = order[q - 1];
-        --q;
-      }
-      order[q] = static_cast<std::uint32_t>(i);
+    std::uint32_t* __restrict mark = sc.mark.get();
+    std::int32_t code = AliasTableSet::draw(t, tables_.entries(), ln.vs(k++));
+    if (mark[code] == stamp) [[unlikely]] {
+      const Redraw r = redraw(t, ln.row[c], from_context, mark, stamp, ln.vs, k, exhausted);
+      if (r.code < 0) return p;
+      code = r.code;
+      k = r.k;
     }
-    const CounterStream vs = rng.substream(v);
-    std::uint64_t k = 0;
-    const TableRef* tabs = tables_.tables();
-    const AliasEntry* entries = tables_.entries();
-    const std::size_t n_cat = base_->n_categories();
-    for (std::size_t i = 0; i < len; ++i) {
-      const std::size_t p = b + order[i];
-      const auto c = static_cast<std::size_t>(cats[p]);
-      std::uint32_t best = ContextLookup::kNone;
-      const void* best_slot = nullptr;
-      if (lookup_.has(c))
-        for (std::size_t j = 0; j < i; ++j) {
-          const void* slot = nullptr;
-          const std::uint32_t start = lookup_.find(c, sc.drawn[j], slot);
-          if (start < best) {
-            best = start;
-            best_slot = slot;
-          }
-        }
-      const TableRef t = best != ContextLookup::kNone ? ContextLookup::ref(best_slot)
-                                                      : tabs[stratum * n_cat + c];
-      std::int32_t code = AliasTableSet::draw(t, entries, vs(k++));
-      if (sc.mark[static_cast<std::size_t>(code)] == stamp) {
-        bool found = false;
-        for (int r = 0; r < CategoryIndex::kMaxRejections && !found; ++r) {
-          code = AliasTableSet::draw(t, entries, vs(k++));
-          found = sc.mark[static_cast<std::size_t>(code)] != stamp;
-        }
-        if (!found) {
-          // Exact draw among the codes not drawn yet, in proportion to their weight.
-          const double* w = tables_.effective_weights() + t.start;
-          double total = 0.0;
-          for (std::uint32_t j = 0; j < t.size; ++j)
-            if (sc.mark[static_cast<std::size_t>(t.base) + j] != stamp) total += w[j];
-          if (total > 0.0) {
-            const double u = unit_double(vs(k++)) * total;
-            double acc = 0.0;
-            std::int32_t last = -1;
-            for (std::uint32_t j = 0; j < t.size; ++j) {
-              const std::int32_t cj = t.base + static_cast<std::int32_t>(j);
-              if (sc.mark[static_cast<std::size_t>(cj)] == stamp || !(w[j] > 0.0)) continue;
-              last = cj;
-              acc += w[j];
-              if (u < acc) break;
-            }
-            code = last;
-          } else if (best != ContextLookup::kNone) {
-            // The context table is exhausted: fall back to the stratum table.
-            const TableRef& ts = tabs[stratum * n_cat + c];
-            const double* ws = tables_.effective_weights() + ts.start;
-            double tot = 0.0;
-            for (std::uint32_t j = 0; j < ts.size; ++j)
-              if (sc.mark[static_cast<std::size_t>(ts.base) + j] != stamp) tot += ws[j];
-            if (tot > 0.0) {
-              const double u = unit_double(vs(k++)) * tot;
-              double acc = 0.0;
-              std::int32_t last = -1;
-              for (std::uint32_t j = 0; j < ts.size; ++j) {
-                const std::int32_t cj = ts.base + static_cast<std::int32_t>(j);
-                if (sc.mark[static_cast<std::size_t>(cj)] == stamp || !(ws[j] > 0.0)) continue;
-                last = cj;
-                acc += ws[j];
-                if (u < acc) break;
-              }
-              code = last;
-            } else if (exhausted == ExhaustedPolicy::kError) {
-              return p;
-            } else {
-              code = AliasTableSet::draw(t, entries, vs(k++));
-            }
-          } else if (exhausted == ExhaustedPolicy::kError) {
-            return p;
-          } else {
-            code = AliasTableSet::draw(t, entries, vs(k++));  // with replacement
-          }
-        }
-      }
-      sc.mark[static_cast<std::size_t>(code)] = stamp;
-      sc.drawn[i] = code;
-      out[p] = code;
-      for (std::size_t j = i + 1; j < len; ++j)
-        lookup_.prefetch(static_cast<std::size_t>(cats[b + order[j]]), code);
+    mark[code] = stamp;
+    out[p] = code;
+    // Look the new code up as a context of every later draw that has context tables.
+    const auto ucode = static_cast<std::uint32_t>(code);
+    const std::uint32_t* __restrict probe_key = sc.probe_key.data();
+    std::uint32_t* __restrict probe_best = sc.probe_best.data();
+    for (std::size_t q = q0, e = ln.n_probe; q < e; ++q) {
+      const std::uint32_t found = lookup_.find(probe_key[q] + ucode);
+      probe_best[q] = found < probe_best[q] ? found : probe_best[q];
     }
+    ln.q0 = q0;
+    ln.k = k;
+    ln.i = i + 1;
     return kOk;
   }
 
@@ -443,7 +467,10 @@ class ContextIndex {
   std::shared_ptr<const CategoryIndex> base_;
   AliasTableSet tables_;
   ContextLookup lookup_;
+  std::vector<TableRef> ctx_refs_;         ///< context tables, preferred first per category
+  std::vector<std::uint8_t> has_context_;  ///< per category: has context tables
   std::vector<std::int32_t> rank_;
+  bool small_ranks_ = false;  ///< every rank in [0, 2^23): (rank << 8 | position) fits int32
   std::size_t n_tables_ = 0;
 };
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from hiergen.context.reference import sample_visits_reference, visit_order
 from hiergen.context.sampler import context_index
-from hiergen.context.storage import load_context_tables, save_context_tables
+from hiergen.context.storage import as_stored, load_context_tables, save_context_tables
 from hiergen.context.tables import ORDERS, ContextTables, build_context_tables
 
 __all__ = [
     "ORDERS",
+    "as_stored",
     "ContextTables",
     "build_context_tables",
     "context_index",
