@@ -66,7 +66,7 @@ class JobSummary:
         reused = f" ({self.shards_reused} reused)" if self.shards_reused else ""
         return (
             f"{self.n_patients:,} patients, {self.n_visits:,} visits, {self.n_rows:,} codes in "
-            f"{self.n_shards} shards{reused} -> {self.out_dir} "
+            f"{self.n_shards} shard{'s' if self.n_shards != 1 else ''}{reused} -> {self.out_dir} "
             f"({self.bytes / 1e6:,.1f} MB) in {self.seconds:,.1f} s "
             f"({self.patients_per_second:,.0f} patients/s)"
         )
