@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hiergen.cohort import Cohort
 from hiergen.errors import DataError
+from hiergen.hierarchy import Hierarchy
 from hiergen.loaders import load
 
 FIX = Path(__file__).parent / "fixtures"
@@ -96,3 +97,22 @@ def test_table_loader_matches_plain_python_grouping(tmp_path: Path, rows: list) 
     for pi in range(c.n_patients):
         ages = c.age[c.patient_offsets[pi] : c.patient_offsets[pi + 1]]
         assert (np.diff(ages) > 0).all()
+
+
+def test_subset_with_a_smaller_hierarchy_maps_its_codes() -> None:
+    """A subset keeps the whole vocabulary; only its own codes must be in the hierarchy."""
+    cohort = Cohort(
+        patient_ids=np.array(["a", "b"], dtype=object),
+        patient_offsets=np.array([0, 1, 2], dtype=np.int64),
+        visit_offsets=np.array([0, 2, 3], dtype=np.int64),
+        codes=np.array([0, 1, 2], dtype=np.int32),
+        vocab=("401.9", "250.00", "003.0"),
+        sex=np.array([0, 1], dtype=np.int8),
+        age=np.array([50.0, 60.0], dtype=np.float32),
+    )
+    first = cohort.select_visits([0])
+    hierarchy = Hierarchy.from_codes(["401.9", "250.00"])
+    ids = first.code_ids_in(hierarchy)
+    assert [hierarchy.codes[i] for i in ids] == ["401.9", "250.00"]
+    with pytest.raises(KeyError, match="003.0"):
+        cohort.code_ids_in(hierarchy)

@@ -105,8 +105,14 @@ class Cohort:
 
     # --- views for the two stages -------------------------------------------------------
     def code_ids_in(self, hierarchy: Hierarchy) -> npt.NDArray[np.int32]:
-        """The cohort's codes as ids of ``hierarchy`` (``KeyError`` if one is missing)."""
-        remap = hierarchy.code_ids(self.vocab)
+        """The cohort's codes as ids of ``hierarchy`` (``KeyError`` if one is missing).
+
+        Only codes that occur in the cohort need to be in the hierarchy: a subset of a cohort
+        (``select_visits``, ``split``) keeps the whole vocabulary.
+        """
+        used = np.unique(self.codes)
+        remap = np.full(len(self.vocab), -1, dtype=np.int32)
+        remap[used] = hierarchy.code_ids(self.vocab[i] for i in used.tolist())
         return remap[self.codes]
 
     def category_ids_in(self, hierarchy: Hierarchy) -> npt.NDArray[np.int32]:
