@@ -21,6 +21,7 @@ To add a generator (e.g. the torch plugin's lstm/transformer), append to ``GENER
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import statistics
 import sys
@@ -64,6 +65,30 @@ GENERATORS: list[tuple[str, Callable[[], Any]]] = [
 
 #: The row the throughput ratios are taken against.
 BASELINE = GENERATORS[2][0]
+
+
+# --- torch generators (plugin hiergen-torch), when it is installed ------------------------
+#: Options of every torch generator; ``--torch-seconds`` sets the training time budget.
+TORCH_OPTIONS: dict[str, Any] = {
+    "max_seconds": 240.0, "batch_size": 256, "dropout": 0.0, "threads": 1, "progress": False,
+}
+
+
+def _torch(cls_name: str, **kwargs: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        import hiergen_torch
+
+        return getattr(hiergen_torch, cls_name)(**{**TORCH_OPTIONS, **kwargs})
+
+    return make
+
+
+if importlib.util.find_spec("hiergen_torch") is not None:
+    GENERATORS += [
+        ("lstm d=128/2L (hiergen-torch)", _torch("LSTMGenerator", d_model=128, n_layers=2)),
+        ("transformer d=128/2L (hiergen-torch)",
+         _torch("TransformerGenerator", d_model=128, n_layers=2, n_heads=4)),
+    ]
 
 
 # --- the floor model (baseline) ------------------------------------------------------------
@@ -199,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-sample", type=int, default=200_000, help="patients per timed sample")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
     ap.add_argument("--only", nargs="*", help="labels (substrings) of the generators to run")
+    ap.add_argument("--torch-seconds", type=float, default=TORCH_OPTIONS["max_seconds"],
+                    help="training time budget of each torch generator (0: early stopping only)")
     args = ap.parse_args(argv)
+    TORCH_OPTIONS["max_seconds"] = args.torch_seconds
     if not (args.data / "NHDS10.PU.txt.bz2").exists():
         print(f"NHDS 2010 not found under {args.data}; nothing to measure", file=sys.stderr)
         return 1

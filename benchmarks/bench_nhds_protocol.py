@@ -48,6 +48,12 @@ COLUMNS: list[tuple[str, str, Callable[[float], str]]] = [
     ("mia_auc", "MIA AUC", lambda x: f"{x:.3f}"),
 ]
 GAP_KEYS = ("code_pair_r2", "category_pair_r2")
+#: Constructor options per generator name: the torch generators (plugin hiergen-torch) train
+#: d=128 / 2 layers within a time budget (``--torch-seconds``) instead of up to 30 epochs.
+TORCH_OPTIONS: dict[str, Any] = {"d_model": 128, "n_layers": 2, "batch_size": 256,
+                                 "dropout": 0.0, "max_seconds": 240.0, "threads": 1,
+                                 "progress": False}
+GENERATOR_OPTIONS: dict[str, dict[str, Any]] = {"lstm": TORCH_OPTIONS, "transformer": TORCH_OPTIONS}
 
 
 @dataclass
@@ -122,7 +128,7 @@ def fit_model(generator: str, kind: str, train: Cohort, seed: int = 0) -> Any:
     # training subset lacks get weight 0
     codes = train.vocab
     hierarchy = Hierarchy.from_codes(codes) if kind == "hierarchical" else Hierarchy.flat(codes)
-    stage1 = spec.load()()
+    stage1 = spec.load()(**GENERATOR_OPTIONS.get(generator, {}))
     stage1.fit(train, hierarchy, seed=seed)
     weights = w_spec.build(hierarchy, train, **dict(w_spec.defaults)).weights
     demographics = DemographicsDistribution.from_arrays(train.age, train.sex)
@@ -130,7 +136,8 @@ def fit_model(generator: str, kind: str, train: Cohort, seed: int = 0) -> Any:
 
 
 def generator_rows(names: list[str], sizes: list[int | None], train: Cohort, heldout: Cohort,
-                   privacy_sample: int, emit: Callable[[Row], None]) -> list[Row]:
+                   privacy_sample: int, emit: Callable[[Row], None],
+                   kinds: tuple[str, ...] = ("hierarchical", "flat")) -> list[Row]:
     rows = []
     for size in sizes:
         if size is None or size >= train.n_visits:
@@ -139,7 +146,7 @@ def generator_rows(names: list[str], sizes: list[int | None], train: Cohort, hel
             pick = np.random.default_rng(size).choice(train.n_visits, size, replace=False)
             subset, label = train.select_visits(pick), f"{size:,}"
         for name in names:
-            for kind in ("hierarchical", "flat"):
+            for kind in kinds:
                 t0 = time.perf_counter()
                 try:
                     model = fit_model(name, kind, subset)
@@ -185,11 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generators", nargs="*", default=None,
                     help="generator names (default: every registered one)")
     ap.add_argument("--privacy-sample", type=int, default=1000)
+    ap.add_argument("--torch-seconds", type=float, default=TORCH_OPTIONS["max_seconds"],
+                    help="training time budget of each torch generator (0: early stopping only)")
+    ap.add_argument("--kinds", nargs="*", default=["hierarchical", "flat"],
+                    choices=["hierarchical", "flat"])
     ap.add_argument("--baselines-only", action="store_true")
     ap.add_argument("--time-report", action="store_true",
                     help="also time one full `evaluate` report from cold caches")
     ap.add_argument("-o", "--output", type=Path, help="also write the table here (Markdown)")
     args = ap.parse_args(argv)
+    TORCH_OPTIONS["max_seconds"] = args.torch_seconds
     if not args.data.exists():
         print(f"NHDS file {args.data} is absent; nothing to benchmark", file=sys.stderr)
         return 0
@@ -234,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
 
             names = args.generators or sorted(registry("generators"))
             sizes = [None if s == "all" else int(s) for s in args.sizes]
-            generator_rows(names, sizes, train, heldout, args.privacy_sample, emit)
+            generator_rows(names, sizes, train, heldout, args.privacy_sample, emit,
+                           tuple(args.kinds))
     if args.time_report:
         # the budget: the whole report (ceiling and floor rows, plots) in under a minute
         from hiergen.evaluate import _visits

@@ -13,6 +13,12 @@ threads (2 workers sample two blocks). patients/CPU-s divides by this process's 
 which other load on a shared machine disturbs less than wall time.
 
     python benchmarks/bench_torch_generators.py [--repeats 5] [--models lstm,d128,d256] [--nhds]
+    python benchmarks/bench_torch_generators.py --train-speed 5000 --repeats 3
+
+``--train-speed N`` measures training instead: tokens/s of one epoch over N NHDS training
+patients with the first training loop (random batches padded to their longest sequence, the
+output layer on every position) against the current one (batches of similar lengths, the
+output layer only where there is a target), in the same rounds.
 """
 
 from __future__ import annotations
@@ -179,30 +185,118 @@ def measure(model: torch.nn.Module, batch: int, repeats: int
             for (name, c), rt, pc, tk in zip(configs, rates, per_cpu, tokens, strict=True)]
 
 
-def nhds_rows(epochs: int, threads: int) -> list[str]:
+def load_split() -> tuple[Any, Any, Any] | None:
+    """The NHDS 2010 80/20 split of ``bench_nhds_protocol.py`` and the hierarchy of the whole
+    vocabulary, or None when the data is absent."""
     from hiergen import Hierarchy
     from hiergen.loaders import load
+
+    path = Path(__file__).resolve().parents[2] / "shared/data/nhds2010/NHDS10.PU.txt.bz2"
+    if not path.exists():
+        return None
+    cohort, _ = load(path, format="nhds")
+    perm = np.random.default_rng(0).permutation(cohort.n_visits)
+    n_train = int(0.8 * cohort.n_visits)
+    train, test = cohort.select_visits(perm[:n_train]), cohort.select_visits(perm[n_train:])
+    return train, test, Hierarchy.from_codes(cohort.vocab)
+
+
+def legacy_epoch(model: torch.nn.Module, seqs: Any, order: np.ndarray, optim: Any,
+                 batch_size: int) -> None:
+    """The first training loop: random batches padded to their longest sequence, the output
+    layer on every position (padding included), a sync per step."""
+    for start in range(0, order.size, batch_size):
+        idx = order[start:start + batch_size]
+        tokens = torch.from_numpy(seqs.padded(idx))
+        sex = torch.from_numpy(seqs.sex[idx].astype(np.int64))
+        age = torch.from_numpy(seqs.age[idx])
+        logits = model(sex, age, tokens[:, :-1])
+        n = int((tokens != PAD).sum())
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1),
+                               ignore_index=PAD, reduction="sum")
+        optim.zero_grad(set_to_none=True)
+        (loss / max(n, 1)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        float(loss.detach())
+
+
+def train_speed(n_patients: int, repeats: int) -> list[str]:
+    """Training tokens/s of the first loop (2 intra-op threads: torch's default here) and of
+    the current one (length-bucketed batches, output layer on targets only; 1 and 2 threads),
+    on ``n_patients`` NHDS training patients, dropout 0.1, d=128 / 2 layers, batch 256."""
+    from hiergen.generators.sequences import build_vocab, encode
+    from hiergen_torch.generator import (
+        LSTMGenerator,
+        TransformerGenerator,
+        _length_batches,
+        _Tensors,
+    )
+
+    split = load_split()
+    if split is None:
+        return ["(training speed skipped: NHDS 2010 absent)"]
+    train, _, hierarchy = split
+    vocab = build_vocab(train, hierarchy)
+    seqs = encode(train, hierarchy, vocab)
+    data = _Tensors.of(seqs, torch.device("cpu"))
+    order = np.random.default_rng(1).permutation(seqs.n_patients)[:n_patients]
+    n_tokens = int(seqs.lengths[order].sum())
+    rows = []
+    for cls in (LSTMGenerator, TransformerGenerator):
+        gen = cls(progress=False, batch_size=256)
+        variants: list[tuple[str, int, Callable[[torch.nn.Module, Any], None]]] = [
+            ("first loop (random batches, full output layer)", 2,
+             lambda m, o: legacy_epoch(m, seqs, order, o, 256)),
+        ]
+
+        def current(m: Any, o: Any, g: Any = gen) -> None:
+            batches = _length_batches(data.lengths, order, 256, np.random.default_rng(0))
+            g._run_epoch(m, data, batches, o, 0, float("inf"))
+
+        for threads in (1, 2):
+            variants.append(("length-bucketed, output layer on targets", threads, current))
+        rates: list[list[float]] = [[] for _ in variants]
+        cpu_rates: list[list[float]] = [[] for _ in variants]
+        for _ in range(repeats):
+            for i, (_, threads, run) in enumerate(variants):
+                torch.manual_seed(0)
+                torch.set_num_threads(threads)
+                model = gen._build_model(vocab.n_tokens, int(seqs.lengths.max()) + 2).train()
+                optim = torch.optim.AdamW(model.parameters(), lr=2e-3)
+                t0, c0 = time.perf_counter(), time.process_time()
+                run(model, optim)
+                rates[i].append(n_tokens / (time.perf_counter() - t0))
+                cpu_rates[i].append(n_tokens / max(time.process_time() - c0, 1e-9))
+        base, base_cpu = statistics.median(rates[0]), statistics.median(cpu_rates[0])
+        for (label, threads, _), rt, cr in zip(variants, rates, cpu_rates, strict=True):
+            r, c = statistics.median(rt), statistics.median(cr)
+            rows.append(f"| {cls.name} | {label} | {threads} | {r:,.0f} | {r / base:.2f} "
+                        f"| {c:,.0f} | {c / base_cpu:.2f} |")
+    return rows
+
+
+def nhds_rows(seconds: float, threads: int) -> list[str]:
+    """Train each torch generator on the NHDS 80% split within ``seconds``; held-out NLL per
+    token (category tokens + one marker per visit, as markov's ``log_likelihood``)."""
     from hiergen_torch import LSTMGenerator, TransformerGenerator
 
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
-    path = shared / "nhds2010" / "NHDS10.PU.txt.bz2"
-    if not path.exists():
-        return [f"(NHDS skipped: {path} absent)"]
-    cohort, _ = load(path, format="nhds")
-    train, test = cohort.split(0.2, seed=0)
-    hierarchy = Hierarchy.from_codes(cohort.vocab)
+    split = load_split()
+    if split is None:
+        return ["(NHDS skipped: NHDS 2010 absent)"]
+    train, test, hierarchy = split
     rows = []
-    for label, cls, opts in [
-        ("lstm d=128/2L", LSTMGenerator, {"d_model": 128, "n_layers": 2}),
-        ("transformer d=128/2L", TransformerGenerator, {"d_model": 128, "n_layers": 2}),
-    ]:
-        g = cls(progress=False, threads=threads, epochs=epochs, batch_size=512,
-                d_model=opts["d_model"], n_layers=opts["n_layers"])
+    for label, cls in [("lstm d=128/2L", LSTMGenerator),
+                       ("transformer d=128/2L", TransformerGenerator)]:
+        g = cls(progress=False, threads=threads, batch_size=256, dropout=0.0, d_model=128,
+                n_layers=2, max_seconds=seconds)
         t0 = time.perf_counter()
         g.fit(train, hierarchy, seed=0)
         fit_s = time.perf_counter() - t0
-        nll = g.nll(test)
-        rows.append(f"| {label} | {fit_s:.0f} s ({len(g.history)} epochs) | {nll:.3f} |")
+        total, n = g.log_likelihood(test)
+        epochs = g.history[-1]["epoch"]
+        rows.append(f"| {label} | {fit_s:.0f} s ({epochs:.2f} epochs) | {total / n:.4f} "
+                    f"| {g.n_unknown_rows(test)} |")
     return rows
 
 
@@ -214,8 +308,19 @@ def main() -> None:
     ap.add_argument("--models", default="lstm,d128,d256", help=f"of {','.join(MODELS)}")
     ap.add_argument("--end-bias", type=float, default=2.0)
     ap.add_argument("--nhds", action="store_true", help="also train on the NHDS 80%% split")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=240.0,
+                    help="training time budget per model for --nhds")
+    ap.add_argument("--train-speed", type=int, default=0, metavar="N",
+                    help="only measure training tokens/s on N NHDS patients (first loop vs now)")
     args = ap.parse_args()
+    if args.train_speed:
+        print(f"torch {torch.__version__}; one epoch over {args.train_speed:,} NHDS training "
+              f"patients, median of {args.repeats}")
+        print("| model | training loop | threads | tokens/s | x first | tokens/CPU-s | x first |")
+        print("|---|---|---|---|---|---|---|")
+        for row in train_speed(args.train_speed, args.repeats):
+            print(row, flush=True)
+        return
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, block {args.batch} patients, median of {args.repeats} "
           "rounds")
@@ -236,8 +341,9 @@ def main() -> None:
                   f"| {rate:,.0f} | {rate / base:.2f} | {cpu:,.0f} | {cpu / base_cpu:.2f} "
                   f"| {tok:.1f} |", flush=True)
     if args.nhds:
-        print("\n| model (NHDS 2010 80/20) | training | held-out NLL/token |\n|---|---|---|")
-        for row in nhds_rows(args.epochs, args.threads):
+        print("\n| model (NHDS 2010 80/20) | training | held-out NLL/token "
+              "| held-out rows of unseen categories (left out) |\n|---|---|---|---|")
+        for row in nhds_rows(args.seconds, args.threads):
             print(row, flush=True)
 
 

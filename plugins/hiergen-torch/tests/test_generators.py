@@ -167,3 +167,36 @@ def test_sampling_options(options: dict[str, float], cohort: Cohort, hierarchy: 
         per_patient = [tuple(map(tuple, rows[a:b])) for a, b in
                        zip(out.patient_offsets[:-2:2], out.patient_offsets[1:-1:2], strict=True)]
         assert len(set(per_patient)) == 1
+
+
+def test_length_batches_cover_each_patient_once_with_little_padding() -> None:
+    from hiergen_torch.generator import POOL_BATCHES, _length_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 17, 5000)
+    index = rng.permutation(4000)
+    batches = _length_batches(lengths, index, 32, np.random.default_rng(1))
+    assert np.array_equal(np.sort(np.concatenate(batches)), np.sort(index))
+    assert max(b.size for b in batches) == 32
+    # within a pool sorted by length: padding far below random batches' (about 2x tokens)
+    padded = sum(b.size * lengths[b].max() for b in batches)
+    assert padded < 1.1 * lengths[index].sum()
+    # shuffled: not all in length order
+    firsts = [lengths[b].min() for b in batches[:POOL_BATCHES]]
+    assert firsts != sorted(firsts)
+    evaluation = _length_batches(lengths, index, 100, None)
+    assert np.array_equal(np.concatenate(evaluation), index[np.argsort(lengths[index],
+                                                                       kind="stable")])
+    assert _length_batches(lengths, np.zeros(0, dtype=np.int64), 8, None) == []
+
+
+def test_time_budget_and_log_likelihood(cohort: Cohort, hierarchy: Hierarchy) -> None:
+    gen = LSTMGenerator(progress=False, **{**TINY, "batch_size": 16, "max_seconds": 1e-6})
+    gen.fit(cohort, hierarchy, seed=0)
+    assert len(gen.history) == 1 and 0 < gen.history[0]["epoch"] < 1  # one batch, then stop
+    total, n = gen.log_likelihood(cohort)
+    assert n == cohort.n_rows + cohort.n_visits  # category tokens + one marker per visit
+    assert gen.nll(cohort) == pytest.approx(total / n)
+    assert gen.n_unknown_rows(cohort) == 0
+    with pytest.raises(ValueError, match="max_seconds"):
+        LSTMGenerator(progress=False, max_seconds=-1.0).fit(cohort, hierarchy)

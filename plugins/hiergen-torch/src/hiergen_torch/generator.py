@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -62,6 +61,7 @@ class TorchConfig:
     max_len: int = 0  # 0: longest training sequence + 2
     max_codes: int = 0  # 0: from the training data
     max_visits: int = 0  # 0: from the training data
+    max_seconds: float = 0.0  # training time budget; 0: none (epochs and early stopping)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -75,6 +75,9 @@ class TorchGenerator:
     """Shared machinery of the torch generators; subclasses choose the network."""
 
     name: ClassVar[str] = ""
+    #: Torch intra-op threads for training on CPU when ``threads`` is not given (None:
+    #: torch's default).
+    cpu_train_threads: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -119,10 +122,13 @@ class TorchGenerator:
 
     # --- training -----------------------------------------------------------------------
     def fit(self, cohort: Cohort, hierarchy: Hierarchy, *, seed: int = 0) -> None:
-        """Train on ``cohort`` (codes mapped to ``hierarchy`` categories) with early stopping."""
+        """Train on ``cohort`` (codes mapped to ``hierarchy`` categories) with early stopping
+        (and within ``max_seconds`` of training when that is set)."""
         cfg = self.config
         if cohort.n_patients == 0 or cohort.n_rows == 0:
             raise DataError("cohort: empty (no patients or no diagnosis codes); nothing to fit")
+        if cfg.max_seconds < 0:
+            raise ValueError(f"max_seconds: must be >= 0 (0: no limit), got {cfg.max_seconds}")
         vocab = build_vocab(cohort, hierarchy)
         if vocab.categories.size < 2:
             raise DataError(
@@ -138,6 +144,7 @@ class TorchGenerator:
         perm = rng.permutation(seqs.n_patients)
         n_val = int(round(seqs.n_patients * cfg.val_fraction)) if seqs.n_patients >= 10 else 0
         val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
+        data = _Tensors.of(seqs, self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = self._build_model(vocab.n_tokens, max_len).to(self.device)
@@ -147,16 +154,22 @@ class TorchGenerator:
             best_state = copy.deepcopy(model.state_dict())
             bad_epochs = 0
             started = time.perf_counter()
+            deadline = started + cfg.max_seconds if cfg.max_seconds > 0 else math.inf
             self.history = []
-            with _threads(self.threads):
+            threads = self.threads
+            if threads is None and self.device.type == "cpu":
+                threads = self.cpu_train_threads
+            with _threads(threads):
                 for epoch in range(cfg.epochs):
                     model.train()
-                    order = rng.permutation(train_idx)
-                    train_loss = self._run_epoch(model, seqs, order, optim, epoch)
-                    val_loss = (self._evaluate(model, seqs, val_idx) if n_val
+                    batches = _length_batches(data.lengths, train_idx, cfg.batch_size, rng)
+                    train_loss, done = self._run_epoch(model, data, batches, optim, epoch,
+                                                       deadline)
+                    val_loss = (self._evaluate(model, data, val_idx) if n_val
                                 else train_loss)
-                    self.history.append({"epoch": epoch + 1, "train_nll": train_loss,
-                                         "val_nll": val_loss})
+                    self.history.append({
+                        "epoch": epoch + done / max(len(batches), 1), "train_nll": train_loss,
+                        "val_nll": val_loss, "seconds": time.perf_counter() - started})
                     log.info("%s epoch %d: train nll %.4f, val nll %.4f",
                              self.name, epoch + 1, train_loss, val_loss)
                     if val_loss < best - 1e-4:
@@ -166,6 +179,10 @@ class TorchGenerator:
                         bad_epochs += 1
                         if bad_epochs >= cfg.patience:
                             break
+                    if time.perf_counter() >= deadline:
+                        log.info("%s: time budget of %.0f s reached after %.2f epochs",
+                                 self.name, cfg.max_seconds, self.history[-1]["epoch"])
+                        break
             model.load_state_dict(best_state)
         model.eval()
         self.model, self.vocab, self.hierarchy = model, vocab, hierarchy
@@ -175,62 +192,85 @@ class TorchGenerator:
         log.info("%s: trained on %d patients in %.1f s, best validation nll %.4f",
                  self.name, seqs.n_patients, self.summary["train_seconds"], best)
 
-    def _batches(self, seqs: TokenSequences, index: npt.NDArray[np.int64]
-                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        for start in range(0, index.size, self.config.batch_size):
-            idx = index[start:start + self.config.batch_size]
-            tokens = torch.from_numpy(seqs.padded(idx)).to(self.device)
-            sex = torch.from_numpy(seqs.sex[idx].astype(np.int64)).to(self.device)
-            age = torch.from_numpy(seqs.age[idx]).to(self.device)
-            yield tokens, sex, age
-
     @staticmethod
-    def _loss(model: nn.Module, tokens: torch.Tensor, sex: torch.Tensor, age: torch.Tensor
-              ) -> tuple[torch.Tensor, int]:
-        logits = model(sex, age, tokens[:, :-1])
-        n = int((tokens != PAD).sum())
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1),
-                               ignore_index=PAD, reduction="sum")
-        return loss, n
+    def _loss(model: TransformerLM | LSTMLM, data: _Tensors, idx: npt.NDArray[np.int64]
+              ) -> torch.Tensor:
+        """Summed NLL (nats) of the sequences ``idx``, padded to the longest of them; the
+        output layer runs only where there is a target (not on padding)."""
+        width = int(data.lengths[idx].max())
+        rows = torch.from_numpy(idx).to(data.tokens.device)
+        tokens = data.tokens.index_select(0, rows)[:, :width]
+        hidden = model.features(data.sex.index_select(0, rows), data.age.index_select(0, rows),
+                                tokens[:, :-1])
+        target = tokens != PAD
+        logits = model.head(hidden[target])
+        return F.cross_entropy(logits, tokens[target], reduction="sum")
 
-    def _run_epoch(self, model: nn.Module, seqs: TokenSequences, order: npt.NDArray[np.int64],
-                   optim: torch.optim.Optimizer, epoch: int) -> float:
+    def _run_epoch(self, model: TransformerLM | LSTMLM, data: _Tensors,
+                   batches: list[npt.NDArray[np.int64]], optim: torch.optim.Optimizer,
+                   epoch: int, deadline: float) -> tuple[float, int]:
+        """One pass over ``batches`` (stopping early at ``deadline``): mean training NLL per
+        token and the number of batches run."""
         from tqdm.auto import tqdm
 
-        total, count = 0.0, 0
-        n_batches = math.ceil(order.size / self.config.batch_size)
-        bar = tqdm(self._batches(seqs, order), total=n_batches, disable=not self.progress,
-                   desc=f"{self.name} epoch {epoch + 1}", leave=False)
-        for tokens, sex, age in bar:
-            loss, n = self._loss(model, tokens, sex, age)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        count, done = 0, 0
+        bar = tqdm(batches, disable=not self.progress, desc=f"{self.name} epoch {epoch + 1}",
+                   leave=False)
+        for idx in bar:
+            n = int(data.lengths[idx].sum())
+            loss = self._loss(model, data, idx)
             optim.zero_grad(set_to_none=True)
             (loss / max(n, 1)).backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
-            total += float(loss.detach())
+            total += loss.detach()
             count += n
-            bar.set_postfix(nll=f"{total / max(count, 1):.3f}", refresh=False)
-        return total / max(count, 1)
+            done += 1
+            if self.progress and done % 50 == 0:
+                bar.set_postfix(nll=f"{float(total) / max(count, 1):.3f}", refresh=False)
+            if time.perf_counter() >= deadline:
+                break
+        bar.close()
+        return float(total) / max(count, 1), done
 
     @torch.no_grad()
-    def _evaluate(self, model: nn.Module, seqs: TokenSequences,
-                  index: npt.NDArray[np.int64]) -> float:
+    def _evaluate_sum(self, model: TransformerLM | LSTMLM, data: _Tensors,
+                      index: npt.NDArray[np.int64]) -> tuple[float, int]:
         model.eval()
-        total, count = 0.0, 0
-        for tokens, sex, age in self._batches(seqs, index):
-            loss, n = self._loss(model, tokens, sex, age)
-            total += float(loss.detach())
-            count += n
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        size = max(self.config.batch_size, 1024)
+        for idx in _length_batches(data.lengths, index, size, None):
+            total += self._loss(model, data, idx)
+        return float(total), int(data.lengths[index].sum())
+
+    def _evaluate(self, model: TransformerLM | LSTMLM, data: _Tensors,
+                  index: npt.NDArray[np.int64]) -> float:
+        total, count = self._evaluate_sum(model, data, index)
         return total / max(count, 1)
+
+    def log_likelihood(self, cohort: Cohort) -> tuple[float, int]:
+        """``(total NLL in nats, number of tokens)`` of ``cohort``, as markov's: the tokens
+        are the category tokens plus one marker per visit, each visit's categories in the
+        model's canonical order. Categories outside the model's vocabulary are left out (see
+        :meth:`n_unknown_rows`)."""
+        model, vocab, hierarchy = self._require_fitted()
+        seqs = encode(cohort, hierarchy, vocab, unknown="drop")
+        data = _Tensors.of(seqs, self.device)
+        with _threads(self.threads):
+            return self._evaluate_sum(model, data, np.arange(seqs.n_patients))
 
     def nll(self, cohort: Cohort) -> float:
         """Mean per-token negative log-likelihood (nats) of ``cohort``; unseen categories
         are left out of it."""
-        model, vocab, hierarchy = self._require_fitted()
-        seqs = encode(cohort, hierarchy, vocab, unknown="drop")
-        order = np.argsort(seqs.lengths, kind="stable")
-        with _threads(self.threads):
-            return self._evaluate(model, seqs, order)
+        total, count = self.log_likelihood(cohort)
+        return total / max(count, 1)
+
+    def n_unknown_rows(self, cohort: Cohort) -> int:
+        """Diagnosis rows of ``cohort`` whose category the model has never seen."""
+        _, vocab, hierarchy = self._require_fitted()
+        cats = cohort.category_ids_in(hierarchy)
+        return int(np.count_nonzero(vocab.token_of_category[cats] < 0))
 
     # --- sampling -----------------------------------------------------------------------
     def _require_fitted(self) -> tuple[TransformerLM | LSTMLM, TokenVocab, Hierarchy]:
@@ -330,6 +370,9 @@ class LSTMGenerator(TorchGenerator):
     """Multi-layer LSTM over category tokens, conditioned by a demographic prefix."""
 
     name: ClassVar[str] = "lstm"
+    #: One thread: the LSTM's per-time-step kernels are too small to split; on the 2-core
+    #: machine 2 intra-op threads took 3x the wall time and 4x the CPU time of one.
+    cpu_train_threads: ClassVar[int | None] = 1
 
     def _build_model(self, n_tokens: int, max_len: int) -> TransformerLM | LSTMLM:
         c = self.config
@@ -360,6 +403,51 @@ def _demographics(age: npt.ArrayLike, sex: npt.ArrayLike
     a, s = np.broadcast_arrays(age_arr, sex_arr)
     return (np.ascontiguousarray(a.reshape(-1), dtype=np.float32),
             np.ascontiguousarray(s.reshape(-1), dtype=np.int8))
+
+
+@dataclass(frozen=True, eq=False)
+class _Tensors:
+    """Token sequences as tensors on the training device, padded once to the longest."""
+
+    tokens: torch.Tensor
+    sex: torch.Tensor
+    age: torch.Tensor
+    lengths: npt.NDArray[np.int64]
+
+    @classmethod
+    def of(cls, seqs: TokenSequences, device: torch.device) -> _Tensors:
+        return cls(tokens=torch.from_numpy(seqs.padded()).to(device),
+                   sex=torch.from_numpy(seqs.sex.astype(np.int64)).to(device),
+                   age=torch.from_numpy(seqs.age).to(device),
+                   lengths=seqs.lengths)
+
+
+#: Batches sorted by length within pools of this many batches (little padding, still random).
+POOL_BATCHES = 50
+
+
+def _length_batches(lengths: npt.NDArray[np.int64], index: npt.NDArray[np.int64],
+                    batch_size: int, rng: np.random.Generator | None
+                    ) -> list[npt.NDArray[np.int64]]:
+    """Batches of ``index`` with sequences of similar length.
+
+    With ``rng``: ``index`` (already shuffled) is cut into pools of :data:`POOL_BATCHES`
+    batches, each pool sorted by length and cut into batches, and the batches shuffled.
+    Without: all of ``index`` sorted by length (evaluation).
+    """
+    index = np.asarray(index, dtype=np.int64)
+    if index.size == 0:
+        return []
+    pool = index.size if rng is None else batch_size * POOL_BATCHES
+    pool_id = np.arange(index.size) // pool
+    ordered = index[np.lexsort((lengths[index], pool_id))]
+    batches: list[npt.NDArray[np.int64]] = []
+    for start in range(0, index.size, pool):
+        part = ordered[start:start + pool]
+        batches.extend(part[i:i + batch_size] for i in range(0, part.size, batch_size))
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
 
 
 class _threads:

@@ -107,14 +107,19 @@ class TransformerLM(nn.Module):
     def head(self, x: Tensor) -> Tensor:
         return F.linear(self.ln_f(x), self.tok.weight, self.out_bias)
 
-    def forward(self, sex: Tensor, age: Tensor, inputs: Tensor) -> Tensor:
-        """Logits ``(B, T + 1, n_tokens)``: position ``i`` predicts token ``i`` of the sequence."""
+    def features(self, sex: Tensor, age: Tensor, inputs: Tensor) -> Tensor:
+        """Hidden states ``(B, T + 1, d_model)`` before :meth:`head` (training computes the
+        head only where there is a target)."""
         x = torch.cat([self.prefix(sex, age).unsqueeze(1), self.tok(inputs)], dim=1)
         x = x + self.pos.weight[: x.shape[1]]
         x = F.dropout(x, self.dropout, self.training)
         for block in self.blocks:
             x = block(x)
-        return self.head(x)
+        return x
+
+    def forward(self, sex: Tensor, age: Tensor, inputs: Tensor) -> Tensor:
+        """Logits ``(B, T + 1, n_tokens)``: position ``i`` predicts token ``i`` of the sequence."""
+        return self.head(self.features(sex, age, inputs))
 
 
 class LSTMLM(nn.Module):
@@ -136,10 +141,15 @@ class LSTMLM(nn.Module):
     def head(self, x: Tensor) -> Tensor:
         return F.linear(F.dropout(x, self.dropout, self.training), self.tok.weight, self.out_bias)
 
-    def forward(self, sex: Tensor, age: Tensor, inputs: Tensor) -> Tensor:
+    def features(self, sex: Tensor, age: Tensor, inputs: Tensor) -> Tensor:
+        """Hidden states ``(B, T + 1, d_model)`` before :meth:`head`."""
         x = torch.cat([self.prefix(sex, age).unsqueeze(1), self.tok(inputs)], dim=1)
-        out, _ = self.lstm(F.dropout(x, self.dropout, self.training))
-        return self.head(out)
+        out: Tensor = self.lstm(F.dropout(x, self.dropout, self.training))[0]
+        return out
+
+    def forward(self, sex: Tensor, age: Tensor, inputs: Tensor) -> Tensor:
+        """Logits ``(B, T + 1, n_tokens)``: position ``i`` predicts token ``i`` of the sequence."""
+        return self.head(self.features(sex, age, inputs))
 
 
 class IncrementalDecoder(Protocol):
