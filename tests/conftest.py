@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _write_mimic_fixtures() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "hiergen_test_mimic_fixtures", FIXTURES / "mimic_fixtures.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.write_mimic_fixtures(FIXTURES)
+
+
+# The MIMIC-layout fixtures are written before any test module is collected (see
+# tests/fixtures/mimic_fixtures.py for why they are not committed).
+_write_mimic_fixtures()
 
 
 def _shared(name: str) -> Path:
