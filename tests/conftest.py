@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,16 @@ def mimic3_demo_dir() -> Path:
 @pytest.fixture(scope="session")
 def synpuf_dir() -> Path:
     return _shared("synpuf_fixture")
+
+
+@pytest.fixture
+def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Only hiergen's built-in plugins (entry points not loaded), in a fresh plugin manager."""
+    from hiergen.plugins import reset_plugin_manager
+
+    for var in ("HIERGEN_PLUGINS", "HIERGEN_BLOCK_PLUGINS", "HIERGEN_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HIERGEN_DISABLE_PLUGIN_AUTOLOAD", "1")
+    reset_plugin_manager()
+    yield
+    reset_plugin_manager()

@@ -14,19 +14,12 @@ from click.testing import CliRunner
 import hiergen
 from hiergen.cli.main import CliState, cli
 from hiergen.errors import DataError
-from hiergen.plugins import get_plugin_manager, reset_plugin_manager
+from hiergen.plugins import get_plugin_manager
 
 TEST_PLUGINS = Path(__file__).parent / "plugins"
 
 
-@pytest.fixture(autouse=True)
-def fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in ("HIERGEN_PLUGINS", "HIERGEN_BLOCK_PLUGINS", "HIERGEN_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HIERGEN_DISABLE_PLUGIN_AUTOLOAD", "1")
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,19 +13,11 @@ from click.testing import CliRunner, Result
 from hiergen.cli.main import cli
 from hiergen.loaders import load_table
 from hiergen.loaders.options import parse_loader_options
-from hiergen.plugins import reset_plugin_manager
 
 FIX = Path(__file__).parent / "fixtures"
 
 
-@pytest.fixture(autouse=True)
-def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for var in ("HIERGEN_PLUGINS", "HIERGEN_BLOCK_PLUGINS", "HIERGEN_DEBUG"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("HIERGEN_DISABLE_PLUGIN_AUTOLOAD", "1")
-    reset_plugin_manager()
-    yield
-    reset_plugin_manager()
+pytestmark = pytest.mark.usefixtures("builtin_plugins_only")
 
 
 def run(*args: str) -> Result:

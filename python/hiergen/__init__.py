@@ -43,14 +43,9 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     # The compiled module is loaded on first use so that pure-Python parts import without it.
     if name == "CategoryIndex":
-        try:
-            from hiergen._core import CategoryIndex
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ImportError(
-                "hiergen._core, the compiled extension, is missing: install hiergen with "
-                "`pip install .` (a C++17 compiler is needed) rather than importing the source tree"
-            ) from exc
-        return CategoryIndex
+        from hiergen._compiled import compiled_module
+
+        return compiled_module().CategoryIndex
     if name in _LAZY:
         import importlib
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from hiergen._compiled import compiled_module
+
 __all__ = ["sample_logits"]
 
 
@@ -37,13 +39,7 @@ def sample_logits(
     ``floor_start .. floors[r] - 1`` of row ``r`` (e.g. categories below the last one drawn in
     a canonically ordered visit), without writing ``-inf`` into the logits.
     """
-    try:
-        from hiergen._core import sample_logits as _sample
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "hiergen._core, the compiled extension, is missing: install hiergen with "
-            "`pip install .` (a C++17 compiler is needed)"
-        ) from exc
+    _sample = compiled_module().sample_logits
     return _sample(logits, seed=seed, step=step, streams=streams, floors=floors,
                    floor_start=floor_start, temperature=temperature, top_k=top_k,
                    top_p=top_p, out=out, threads=threads)

@@ -7,19 +7,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hiergen._compiled import compiled_module
 from hiergen.context.tables import ContextTables
-
-
-def compiled_module() -> Any:
-    """``hiergen._core`` (ImportError with a hint when the extension is missing)."""
-    try:
-        from hiergen import _core
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "hiergen._core, the compiled extension, is missing: install hiergen with "
-            "`pip install .` (a C++17 compiler is needed)"
-        ) from exc
-    return _core
 
 
 def context_index(
