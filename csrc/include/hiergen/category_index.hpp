@@ -56,6 +56,28 @@ struct StrataView {
   static StrataView constant(std::int64_t s) { return {Kind::kConstant, nullptr, s}; }
   static StrataView of(const std::int32_t* p) { return {Kind::kInt32, p, 0}; }
   static StrataView of(const std::int64_t* p) { return {Kind::kInt64, p, 0}; }
+
+  /// Calls `f` with an accessor `index -> stratum` (as `Result`) of this view's kind: one
+  /// instantiation per kind, so a hot loop sees a plain load or a constant, not a switch.
+  template <class Result, class F>
+  void dispatch(F&& f) const {
+    switch (kind) {
+      case Kind::kInt32: {
+        const auto* p = static_cast<const std::int32_t*>(data);
+        f([p](std::size_t i) { return static_cast<Result>(p[i]); });
+        break;
+      }
+      case Kind::kInt64: {
+        const auto* p = static_cast<const std::int64_t*>(data);
+        f([p](std::size_t i) { return static_cast<Result>(p[i]); });
+        break;
+      }
+      default: {
+        const auto v = static_cast<Result>(value);
+        f([v](std::size_t) { return v; });
+      }
+    }
+  }
 };
 
 /// What sample_visits does when a category repeats in a visit more often than it has codes
@@ -262,22 +284,7 @@ void CategoryIndex::sample(const Cat* cats, std::size_t n, StrataView strata,
       }
     });
   };
-  switch (strata.kind) {
-    case StrataView::Kind::kInt32: {
-      const auto* p = static_cast<const std::int32_t*>(strata.data);
-      run([p](std::size_t i) { return static_cast<std::int64_t>(p[i]); });
-      break;
-    }
-    case StrataView::Kind::kInt64: {
-      const auto* p = static_cast<const std::int64_t*>(strata.data);
-      run([p](std::size_t i) { return p[i]; });
-      break;
-    }
-    default: {
-      const std::int64_t v = strata.value;
-      run([v](std::size_t) { return v; });
-    }
-  }
+  strata.dispatch<std::int64_t>(run);
   const std::size_t bad = first_bad.load();
   if (bad != std::numeric_limits<std::size_t>::max()) {
     const auto c = static_cast<std::int64_t>(cats[bad]);
@@ -345,22 +352,7 @@ void CategoryIndex::sample_visits_with(const Cat* cats, std::size_t n,
       }
     });
   };
-  switch (strata.kind) {
-    case StrataView::Kind::kInt32: {
-      const auto* sp = static_cast<const std::int32_t*>(strata.data);
-      run([sp](std::size_t v) { return static_cast<std::size_t>(sp[v]); });
-      break;
-    }
-    case StrataView::Kind::kInt64: {
-      const auto* sp = static_cast<const std::int64_t*>(strata.data);
-      run([sp](std::size_t v) { return static_cast<std::size_t>(sp[v]); });
-      break;
-    }
-    default: {
-      const auto value = static_cast<std::size_t>(strata.value);
-      run([value](std::size_t) { return value; });
-    }
-  }
+  strata.dispatch<std::size_t>(run);
 
   const VisitError* first = nullptr;
   for (const VisitError& e : errors)

@@ -243,22 +243,7 @@ class ContextIndex {
         }
       });
     };
-    switch (strata.kind) {
-      case StrataView::Kind::kInt32: {
-        const auto* sp = static_cast<const std::int32_t*>(strata.data);
-        run([sp](std::size_t v) { return static_cast<std::size_t>(sp[v]); });
-        break;
-      }
-      case StrataView::Kind::kInt64: {
-        const auto* sp = static_cast<const std::int64_t*>(strata.data);
-        run([sp](std::size_t v) { return static_cast<std::size_t>(sp[v]); });
-        break;
-      }
-      default: {
-        const auto value = static_cast<std::size_t>(strata.value);
-        run([value](std::size_t) { return value; });
-      }
-    }
+    strata.dispatch<std::size_t>(run);
     std::size_t first = kOk, element = 0;
     for (unsigned t = 0; t < n_threads; ++t)
       if (bad_visit[t] < first) {
