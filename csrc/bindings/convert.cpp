@@ -151,4 +151,42 @@ py::array_t<std::int32_t> as_out(py::handle obj, std::size_t n,
   return py::reinterpret_borrow<py::array_t<std::int32_t>>(arr);
 }
 
+ExhaustedPolicy as_exhausted(const std::string& s) {
+  if (s == "repeat") return ExhaustedPolicy::kRepeat;
+  if (s == "error") return ExhaustedPolicy::kError;
+  throw py::value_error("exhausted: expected 'repeat' or 'error', got '" + s + "'");
+}
+
+IndexArg strata_arg(py::handle obj, std::size_t n_strata) {
+  if (obj.is_none()) {
+    if (n_strata > 1)
+      throw py::value_error("strata: required, the index has " + std::to_string(n_strata) +
+                            " strata");
+    IndexArg a;
+    a.is_scalar = true;
+    return a;
+  }
+  return as_index_array(obj, "strata", /*allow_scalar=*/true);
+}
+
+StrataView strata_view(const IndexArg& s, std::size_t expected, const char* per) {
+  if (s.is_scalar) return StrataView::constant(s.scalar);
+  if (s.size != expected)
+    throw py::value_error("strata: expected one stratum per " + std::string(per) + " (" +
+                          std::to_string(expected) + "), got " + std::to_string(s.size));
+  return s.is_int64 ? StrataView::of(static_cast<const std::int64_t*>(s.data))
+                    : StrataView::of(static_cast<const std::int32_t*>(s.data));
+}
+
+VisitOffsets as_visit_offsets(py::handle obj) {
+  IndexArg vo = as_index_array(obj, "visit_offsets");
+  if (vo.size == 0)
+    throw py::value_error(
+        "visit_offsets: needs at least one entry (n_visits + 1 entries, starting at 0)");
+  VisitOffsets out;
+  out.offsets = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>(vo.array);
+  out.n_visits = vo.size - 1;
+  return out;
+}
+
 }  // namespace hiergen::bind

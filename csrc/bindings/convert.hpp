@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "hiergen/category_index.hpp"
+
 namespace hiergen::bind {
 
 namespace py = pybind11;
@@ -38,5 +40,21 @@ unsigned as_threads(py::handle obj);
 /// memory with `inputs`; otherwise a new array.
 py::array_t<std::int32_t> as_out(py::handle obj, std::size_t n,
                                  std::initializer_list<py::handle> inputs);
+
+/// `exhausted=`: "repeat" or "error".
+ExhaustedPolicy as_exhausted(const std::string& s);
+
+/// `strata=`: None (allowed only with a single stratum), an int, or an integer array.
+IndexArg strata_arg(py::handle obj, std::size_t n_strata);
+
+/// A strata argument as a view, checking there is one stratum per `per` (`expected` of them).
+StrataView strata_view(const IndexArg& s, std::size_t expected, const char* per);
+
+/// `visit_offsets=`: n_visits + 1 int64 offsets (at least one entry).
+struct VisitOffsets {
+  py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> offsets;
+  std::size_t n_visits = 0;
+};
+VisitOffsets as_visit_offsets(py::handle obj);
 
 }  // namespace hiergen::bind

@@ -24,12 +24,6 @@ ZeroWeightPolicy parse_zero_weight(const std::string& s) {
   throw py::value_error("zero_weight: expected 'error' or 'uniform', got '" + s + "'");
 }
 
-ExhaustedPolicy parse_exhausted(const std::string& s) {
-  if (s == "repeat") return ExhaustedPolicy::kRepeat;
-  if (s == "error") return ExhaustedPolicy::kError;
-  throw py::value_error("exhausted: expected 'repeat' or 'error', got '" + s + "'");
-}
-
 struct Weights {
   py::array_t<double> array;
   std::size_t n_strata, n_codes;
@@ -44,29 +38,6 @@ Weights weights_arg(py::handle obj) {
     w.n_codes = static_cast<std::size_t>(w.array.shape(1));
   }
   return w;
-}
-
-StrataView strata_view(const IndexArg& s, std::size_t expected, const char* per,
-                       const CategoryIndex& index) {
-  if (s.is_scalar) return StrataView::constant(s.scalar);
-  if (s.size != expected)
-    throw py::value_error("strata: expected one stratum per " + std::string(per) + " (" +
-                          std::to_string(expected) + "), got " + std::to_string(s.size));
-  (void)index;
-  return s.is_int64 ? StrataView::of(static_cast<const std::int64_t*>(s.data))
-                    : StrataView::of(static_cast<const std::int32_t*>(s.data));
-}
-
-IndexArg strata_arg(py::handle obj, const CategoryIndex& index) {
-  if (obj.is_none()) {
-    if (index.n_strata() > 1)
-      throw py::value_error("strata: required, the index has " +
-                            std::to_string(index.n_strata()) + " strata");
-    IndexArg a;
-    a.is_scalar = true;
-    return a;
-  }
-  return as_index_array(obj, "strata", /*allow_scalar=*/true);
 }
 
 py::array read_only_copy(const void* data, std::vector<py::ssize_t> shape, py::dtype dt) {
@@ -152,8 +123,8 @@ a code whose share of its category is below about 2**-32 may never be drawn.
             const std::uint64_t s = as_seed(seed);
             const unsigned t = as_threads(threads);
             IndexArg cats = as_index_array(categories, "categories");
-            IndexArg str = strata_arg(strata, self);
-            const StrataView sv = strata_view(str, cats.size, "category id", self);
+            IndexArg str = strata_arg(strata, self.n_strata());
+            const StrataView sv = strata_view(str, cats.size, "category id");
             py::array_t<std::int32_t> result =
                 as_out(out, cats.size, {cats.array, str.array});
             std::int32_t* o = result.mutable_data();
@@ -179,22 +150,18 @@ Draw one code id per category id (int32), in proportion to its weight in the str
           [](const CategoryIndex& self, py::handle categories, py::handle visit_offsets,
              py::handle strata, py::handle seed, py::handle out, py::handle threads,
              const std::string& exhausted) {
-            const ExhaustedPolicy policy = parse_exhausted(exhausted);
+            const ExhaustedPolicy policy = as_exhausted(exhausted);
             const std::uint64_t s = as_seed(seed);
             const unsigned t = as_threads(threads);
             IndexArg cats = as_index_array(categories, "categories");
-            IndexArg vo = as_index_array(visit_offsets, "visit_offsets");
-            if (vo.size == 0)
-              throw py::value_error(
-                  "visit_offsets: needs at least one entry (n_visits + 1 entries, starting at 0)");
-            py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> vo64(vo.array);
-            const std::size_t n_visits = vo.size - 1;
-            IndexArg str = strata_arg(strata, self);
-            const StrataView sv = strata_view(str, n_visits, "visit", self);
+            const VisitOffsets vo = as_visit_offsets(visit_offsets);
+            const std::size_t n_visits = vo.n_visits;
+            IndexArg str = strata_arg(strata, self.n_strata());
+            const StrataView sv = strata_view(str, n_visits, "visit");
             py::array_t<std::int32_t> result =
                 as_out(out, cats.size, {cats.array, str.array});
             std::int32_t* o = result.mutable_data();
-            const std::int64_t* vp = vo64.data();
+            const std::int64_t* vp = vo.offsets.data();
             {
               py::gil_scoped_release release;
               if (cats.is_int64)

@@ -40,12 +40,6 @@ py::array_t<std::int32_t, py::array::c_style | py::array::forcecast> int_vector(
   return vector_arg<std::int32_t>(obj, name, expected, check_size);
 }
 
-ExhaustedPolicy exhausted_policy(const std::string& s) {
-  if (s == "repeat") return ExhaustedPolicy::kRepeat;
-  if (s == "error") return ExhaustedPolicy::kError;
-  throw py::value_error("exhausted: expected 'repeat' or 'error', got '" + s + "'");
-}
-
 }  // namespace
 
 void register_context(py::module_& m) {
@@ -94,38 +88,17 @@ entry per category (lower is drawn first). Output is identical for any thread co
           [](const ContextIndex& self, py::handle categories, py::handle visit_offsets,
              py::handle strata, py::handle seed, py::handle out, py::handle threads,
              const std::string& exhausted, bool context) {
-            const ExhaustedPolicy policy = exhausted_policy(exhausted);
+            const ExhaustedPolicy policy = as_exhausted(exhausted);
             const std::uint64_t s = as_seed(seed);
             const unsigned t = as_threads(threads);
             IndexArg cats = as_index_array(categories, "categories");
-            IndexArg vo = as_index_array(visit_offsets, "visit_offsets");
-            if (vo.size == 0)
-              throw py::value_error(
-                  "visit_offsets: needs at least one entry (n_visits + 1 entries, starting at 0)");
-            py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> vo64(vo.array);
-            const std::size_t n_visits = vo.size - 1;
-            StrataView sv = StrataView::constant(0);
-            IndexArg str;
-            if (strata.is_none()) {
-              if (self.base().n_strata() > 1)
-                throw py::value_error("strata: required, the index has " +
-                                      std::to_string(self.base().n_strata()) + " strata");
-            } else {
-              str = as_index_array(strata, "strata", /*allow_scalar=*/true);
-              if (str.is_scalar) {
-                sv = StrataView::constant(str.scalar);
-              } else {
-                if (str.size != n_visits)
-                  throw py::value_error("strata: expected one stratum per visit (" +
-                                        std::to_string(n_visits) + "), got " +
-                                        std::to_string(str.size));
-                sv = str.is_int64 ? StrataView::of(static_cast<const std::int64_t*>(str.data))
-                                  : StrataView::of(static_cast<const std::int32_t*>(str.data));
-              }
-            }
+            const VisitOffsets vo = as_visit_offsets(visit_offsets);
+            const std::size_t n_visits = vo.n_visits;
+            IndexArg str = strata_arg(strata, self.base().n_strata());
+            const StrataView sv = strata_view(str, n_visits, "visit");
             py::array_t<std::int32_t> result = as_out(out, cats.size, {cats.array, str.array});
             std::int32_t* o = result.mutable_data();
-            const std::int64_t* vp = vo64.data();
+            const std::int64_t* vp = vo.offsets.data();
             {
               py::gil_scoped_release release;
               if (cats.is_int64)
