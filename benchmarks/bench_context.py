@@ -9,6 +9,7 @@ measured in the same run (1 and 2 threads).
 
     python benchmarks/bench_context.py [--data PATH] [--reference] [--repeats 5]
     # speed against another build of the extension (e.g. the previous commit's), same run:
+    # (a copy of another build's _core*.so in /tmp/old, imported as the top-level module _core)
     PYTHONPATH=/tmp/old python benchmarks/bench_context.py --baseline-core _core
 """
 

@@ -54,7 +54,7 @@ const char* policy_name(ZeroWeightPolicy p) {
 }  // namespace
 
 void register_category_index(py::module_& m) {
-  py::class_<CategoryIndex, std::shared_ptr<CategoryIndex>>(m, "CategoryIndex", R"doc(
+  py::class_<CategoryIndex, std::shared_ptr<CategoryIndex>>(m, "CategoryIndex", py::module_local(), R"doc(
 Immutable category -> code index with one Vose alias table per (stratum, category).
 
 Codes ``offsets[c]:offsets[c + 1]`` belong to category ``c``. ``weights`` is

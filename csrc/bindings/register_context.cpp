@@ -43,7 +43,7 @@ py::array_t<std::int32_t, py::array::c_style | py::array::forcecast> int_vector(
 }  // namespace
 
 void register_context(py::module_& m) {
-  py::class_<ContextIndex, std::shared_ptr<ContextIndex>>(m, "ContextIndex", R"doc(
+  py::class_<ContextIndex, std::shared_ptr<ContextIndex>>(m, "ContextIndex", py::module_local(), R"doc(
 Context-aware Stage-2 sampler: a CategoryIndex plus alias tables keyed by (category, context
 code). ``sample_visits`` draws a visit's categories in ``rank`` order; each uses the table of
 the best-scoring context among the codes already drawn in the visit, else its stratum's table.

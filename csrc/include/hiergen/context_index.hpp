@@ -26,60 +26,11 @@
 
 #include "hiergen/alias_table.hpp"
 #include "hiergen/category_index.hpp"
+#include "hiergen/context_lookup.hpp"
 #include "hiergen/parallel.hpp"
+#include "hiergen/prefetch.hpp"
 
 namespace hiergen {
-
-/// (category, context code) -> context table index: one open-addressing hash table over
-/// 32-bit keys category * n_codes + code + 1 (0 marks an empty slot), linear probing, load
-/// at most 1/2. A slot is 8 bytes (key and index together), so a probe touches one cache
-/// line; the lookups of a visit are independent, so their cache misses overlap.
-class ContextLookup {
- public:
-  static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
-
-  ContextLookup() = default;
-
-  /// Table i has key keys[i] (distinct, non-zero).
-  explicit ContextLookup(const std::vector<std::uint32_t>& keys) {
-    std::uint32_t bits = 4;
-    while ((std::size_t{1} << bits) < 2 * keys.size()) ++bits;
-    shift_ = 32u - bits;
-    mask_ = (1u << bits) - 1u;
-    slots_.assign(std::size_t{1} << bits, Slot{0, kNone});
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      std::uint32_t h = home(keys[i]);
-      while (slots_[h].key != 0) h = (h + 1) & mask_;
-      slots_[h] = {keys[i], static_cast<std::uint32_t>(i)};
-    }
-  }
-
-  /// Index of the table with `key`, or kNone. The first probe is branch-free; further ones
-  /// (a collision) are rare at load <= 1/2.
-  std::uint32_t find(std::uint32_t key) const noexcept {
-    const Slot* slots = slots_.data();
-    std::uint32_t h = home(key);
-    Slot s = slots[h];
-    while (s.key != key && s.key != 0) [[unlikely]] {
-      h = (h + 1) & mask_;
-      s = slots[h];
-    }
-    return s.key == key ? s.index : kNone;
-  }
-
-  std::size_t nbytes() const noexcept { return slots_.size() * sizeof(Slot); }
-
- private:
-  struct Slot {
-    std::uint32_t key;    ///< category * n_codes + code + 1; 0 when empty
-    std::uint32_t index;  ///< the context table (lower is preferred within a category)
-  };
-  std::uint32_t home(std::uint32_t key) const noexcept {
-    return (key * 0x9E3779B1u) >> shift_;
-  }
-  std::vector<Slot> slots_;
-  std::uint32_t mask_ = 0, shift_ = 32;
-};
 
 class ContextIndex {
  public:
@@ -224,23 +175,8 @@ class ContextIndex {
     std::vector<std::size_t> bad_visit(n_threads, kOk), bad_element(n_threads, 0);
     auto run = [&](auto stratum_at) {
       run_threads(n_threads, [&](unsigned tid) {
-        Lane ln(base_->n_codes());
-        std::size_t vb, ve;
-        while (queue.pop(vb, ve)) {
-          for (std::size_t v = vb; v < ve; ++v) {
-            if (visit_offsets[v + 1] == visit_offsets[v]) continue;
-            begin_visit(ln, cats, visit_offsets, v, stratum_at(v), rng);
-            while (ln.i < ln.len) {
-              const std::size_t bad = step(ln, cats, out, exhausted);
-              if (bad != kOk) [[unlikely]] {
-                bad_visit[tid] = v;
-                bad_element[tid] = bad;
-                queue.stop();
-                return;
-              }
-            }
-          }
-        }
+        draw_interleaved(cats, visit_offsets, queue, stratum_at, rng, out, exhausted,
+                         bad_visit[tid], bad_element[tid]);
       });
     };
     strata.dispatch<std::size_t>(run);
@@ -271,9 +207,8 @@ class ContextIndex {
   }
 
   static constexpr std::size_t kOk = std::numeric_limits<std::size_t>::max();
-  /// Visits up to this long are ordered by counting (O(len^2), branch-free), longer ones by
-  /// std::sort.
-  static constexpr std::size_t kCountingSortMax = 64;
+  /// Visits up to this long are ordered by insertion sort, longer ones by std::sort.
+  static constexpr std::size_t kInsertionSortMax = 64;
 
   struct Scratch {
     explicit Scratch(std::size_t n_codes) : mark(new std::uint32_t[n_codes > 0 ? n_codes : 1]()) {}
@@ -318,8 +253,8 @@ class ContextIndex {
     return {AliasTableSet::draw(t, entries, vs(r.k)), r.k + 1};
   }
 
-  /// The state of the visit being drawn by a thread. (Interleaving several visits per thread,
-  /// to overlap their cache misses, was measured: no gain on the NHDS tables.)
+  /// A visit drawn on the one-visit path (visits longer than kLaneMax), with the thread's
+  /// scratch space.
   struct Lane {
     explicit Lane(std::size_t n_codes) : sc(n_codes) {}
     Scratch sc;
@@ -331,38 +266,30 @@ class ContextIndex {
     const TableRef* row = nullptr;      ///< the stratum's base tables
   };
 
-  /// Set lane `ln` up for the non-empty visit v: draw order, lookup keys, stream.
-  ///
-  /// Categories are drawn in (rank, position) order. As soon as a code is drawn, the tables
-  /// (later category, that code) are looked up for every later draw whose category has
-  /// context tables, keeping the best per draw (step()).
+  /// Draw order and lookups of the visit of `len` elements at cats[b..]: pos[0..len) lists
+  /// the elements in (rank, position) order; probe_at[0..n) the draws whose category has
+  /// context tables (then the sentinel len), with their lookup base (category * n_codes + 1)
+  /// in probe_key and kNone in probe_best. Returns n. `sc` provides the sort keys.
   template <class Cat>
-  void begin_visit(Lane& ln, const Cat* __restrict cats, const std::int64_t* vo, std::size_t v,
-                   std::size_t stratum, const CounterStream& rng) const {
-    Scratch& sc = ln.sc;
-    const auto b = static_cast<std::size_t>(vo[v]);
-    const auto len = static_cast<std::size_t>(vo[v + 1]) - b;
-    if (++sc.stamp == 0) [[unlikely]] {
-      std::fill(sc.mark.get(), sc.mark.get() + base_->n_codes(), 0u);
-      sc.stamp = 1;
-    }
+  std::uint32_t plan_visit(const Cat* __restrict cats, std::size_t b, std::size_t len,
+                           Scratch& sc, std::uint32_t* __restrict pos,
+                           std::uint32_t* __restrict probe_at,
+                           std::uint32_t* __restrict probe_key,
+                           std::uint32_t* __restrict probe_best) const {
     sc.reserve(len);
-    std::uint32_t* __restrict pos = sc.pos.data();
     const std::int32_t* rank = rank_.data();
-    // Draw order: (rank, position). Keys are distinct (they hold the position), so each
-    // element's place is the number of smaller keys: branch-free, cheaper than an insertion
-    // sort (whose branches mispredict) for short visits.
-    if (len <= kCountingSortMax && small_ranks_) {
+    if (len <= kInsertionSortMax && small_ranks_) {
+      // Insertion sort of (rank << 8 | position) keys: short visits, and Stage-1 output
+      // that is nearly in rank order already, make it cheap.
       std::int32_t* __restrict key32 = sc.key32.data();
-      for (std::size_t i = 0; i < len; ++i)
-        key32[i] = (rank[static_cast<std::size_t>(cats[b + i])] << 8) |
-                   static_cast<std::int32_t>(i);
       for (std::size_t i = 0; i < len; ++i) {
-        const std::int32_t x = key32[i];
-        std::int32_t place = 0;
-        for (std::size_t j = 0; j < len; ++j) place += key32[j] < x;
-        pos[place] = static_cast<std::uint32_t>(i);
+        const std::int32_t x = (rank[static_cast<std::size_t>(cats[b + i])] << 8) |
+                               static_cast<std::int32_t>(i);
+        std::size_t j = i;
+        for (; j > 0 && key32[j - 1] > x; --j) key32[j] = key32[j - 1];
+        key32[j] = x;
       }
+      for (std::size_t i = 0; i < len; ++i) pos[i] = static_cast<std::uint32_t>(key32[i] & 0xFF);
     } else {
       std::uint64_t* __restrict sort_key = sc.sort_key.data();
       for (std::size_t i = 0; i < len; ++i)
@@ -375,10 +302,7 @@ class ContextIndex {
     }
     const auto n_codes = static_cast<std::uint32_t>(base_->n_codes());
     const std::uint8_t* has_context = has_context_.data();
-    std::uint32_t* __restrict probe_at = sc.probe_at.data();
-    std::uint32_t* __restrict probe_key = sc.probe_key.data();
-    std::uint32_t* __restrict probe_best = sc.probe_best.data();
-    std::size_t n_probe = 0;
+    std::uint32_t n_probe = 0;
     for (std::size_t i = 0; i < len; ++i) {
       const auto c = static_cast<std::uint32_t>(cats[b + pos[i]]);
       probe_at[n_probe] = static_cast<std::uint32_t>(i);
@@ -387,15 +311,40 @@ class ContextIndex {
       n_probe += has_context[c];
     }
     probe_at[n_probe] = static_cast<std::uint32_t>(len);  // sentinel
+    return n_probe;
+  }
+
+  /// Set lane `ln` up for the non-empty visit v: draw order, lookup keys, stream.
+  ///
+  /// Categories are drawn in (rank, position) order. As soon as a code is drawn, the tables
+  /// (later category, that code) are looked up for every later draw whose category has
+  /// context tables, keeping the best per draw (step()).
+  template <class Cat>
+  void begin_visit(Lane& ln, const Cat* __restrict cats, const std::int64_t* vo, std::size_t v,
+                   std::size_t stratum, const CounterStream& rng) const {
+    Scratch& sc = ln.sc;
+    const auto b = static_cast<std::size_t>(vo[v]);
+    const auto len = static_cast<std::size_t>(vo[v + 1]) - b;
+    next_stamp(sc);
+    sc.reserve(len);
+    ln.n_probe = plan_visit(cats, b, len, sc, sc.pos.data(), sc.probe_at.data(),
+                            sc.probe_key.data(), sc.probe_best.data());
     ln.v = v;
     ln.b = b;
     ln.len = len;
     ln.i = 0;
     ln.q0 = 0;
-    ln.n_probe = n_probe;
     ln.k = 0;
     ln.vs = rng.substream(v);
     ln.row = tables_.tables() + stratum * base_->n_categories();
+  }
+
+  /// A fresh stamp: no code is marked as drawn any more.
+  void next_stamp(Scratch& sc) const {
+    if (++sc.stamp == 0) [[unlikely]] {
+      std::fill(sc.mark.get(), sc.mark.get() + base_->n_codes(), 0u);
+      sc.stamp = 1;
+    }
   }
 
   /// Draw the lane's next code; kOk, or the element whose category is exhausted (kError).
@@ -435,6 +384,202 @@ class ContextIndex {
     ln.k = k;
     ln.i = i + 1;
     return kOk;
+  }
+
+  /// Visits one thread draws side by side, and the longest visit drawn that way (longer ones
+  /// take the one-visit path, which gives the same codes).
+  static constexpr std::size_t kLanes = 16;
+  static constexpr std::size_t kLaneMax = 32;
+
+  /// A visit in flight on the interleaved path: its plan (plan_visit) and the codes drawn so
+  /// far in draw order (-1 beyond), the table and random bits of the draw under way. The
+  /// best context table found so far per probe entry lives in the thread's LaneSet.
+  struct BatchLane {
+    std::size_t v = 0, b = 0;
+    std::uint32_t len = 0, i = 0, q0 = 0, n_probe = 0;
+    std::uint64_t k = 0, bits = 0;
+    CounterStream vs{0};
+    const TableRef* row = nullptr;  ///< the stratum's base tables
+    const TableRef* ref = nullptr;  ///< the table of draw i
+    std::uint32_t* best = nullptr;  ///< best table per probe entry
+    std::uint16_t best_at = 0;      ///< where `best` starts in LaneSet::best
+    bool from_context = false;
+    alignas(16) std::int32_t drawn[kLaneMax];
+    std::uint32_t pos[kLaneMax];
+    std::uint32_t probe_at[kLaneMax + 1];
+    std::uint32_t probe_key[2 * kLaneMax];  ///< read kLaneMax at a time from any q0
+  };
+
+  /// The lanes of one thread and the lookups of one round, gathered so that one loop (one
+  /// mispredicted exit per round, not per code) asks for them and one resolves them.
+  struct LaneSet {
+    std::vector<BatchLane> lanes = std::vector<BatchLane>(kLanes);
+    std::vector<std::uint32_t> best = std::vector<std::uint32_t>(kLanes * kLaneMax);
+    std::vector<std::uint32_t> key = std::vector<std::uint32_t>((kLanes + 1) * kLaneMax);
+    std::vector<std::uint16_t> dst = std::vector<std::uint16_t>((kLanes + 1) * kLaneMax);
+    LaneSet() {
+      for (std::size_t l = 0; l < kLanes; ++l) {
+        lanes[l].best = best.data() + l * kLaneMax;
+        lanes[l].best_at = static_cast<std::uint16_t>(l * kLaneMax);
+      }
+    }
+  };
+
+  /// Pick the table of lane `ln`'s next draw and ask for its TableRef.
+  template <class Cat>
+  void aim(BatchLane& ln, const Cat* __restrict cats) const noexcept {
+    const bool probed = ln.probe_at[ln.q0] == ln.i;
+    const std::uint32_t best = probed ? ln.best[ln.q0] : ContextLookup::kNone;
+    ln.q0 += probed;
+    ln.from_context = best != ContextLookup::kNone;
+    const TableRef* ctx = ctx_refs_.data() + (ln.from_context ? best : 0u);
+    const TableRef* own = ln.row + static_cast<std::size_t>(cats[ln.b + ln.pos[ln.i]]);
+    ln.ref = ln.from_context ? ctx : own;
+    prefetch_read(ln.ref);
+  }
+
+  /// The context-aware draws of one thread. Visits are taken from `queue` chunk by chunk and
+  /// drawn kLanes at a time, one code per visit per round, each round in stages (random bits
+  /// and the alias entry they pick; the draw; the lookups of the new codes; the next tables)
+  /// with the memory of the next stage requested ahead, so that the cache misses of different
+  /// visits overlap; loops have fixed trip counts where they can, so that few branches
+  /// mispredict. A visit's codes depend only on its own stream, so this gives exactly the
+  /// one-visit path's output. On an exhausted category (kError) the thread stops taking
+  /// visits, finishes those in flight, and reports the first failing visit it saw.
+  template <class Cat, class StratumAt>
+  void draw_interleaved(const Cat* __restrict cats, const std::int64_t* vo, ChunkQueue& queue,
+                        StratumAt stratum_at, const CounterStream& rng,
+                        std::int32_t* __restrict out, ExhaustedPolicy exhausted,
+                        std::size_t& bad_visit, std::size_t& bad_element) const {
+    Lane serial(base_->n_codes());  // long visits, slow-path marks, sort scratch
+    LaneSet set;
+    std::vector<BatchLane>& lanes = set.lanes;
+    std::uint32_t* __restrict best_all = set.best.data();
+    std::uint32_t* __restrict pend_key = set.key.data();
+    std::uint16_t* __restrict pend_dst = set.dst.data();
+    std::size_t slot[kLanes];  // lanes in flight: lanes[slot[0 .. n_slots)]
+    std::size_t n_slots = 0;
+    std::size_t vb = 0, ve = 0;
+    bool feeding = true;
+    const AliasEntry* entries = tables_.entries();
+    const TableRef* tables = tables_.tables();
+    const std::size_t n_cat = base_->n_categories();
+    auto report = [&](std::size_t v, std::size_t element) {
+      if (v < bad_visit) {
+        bad_visit = v;
+        bad_element = element;
+      }
+      feeding = false;
+      queue.stop();
+    };
+    // Set lane `ln` up with the next short visit (drawing long ones on the spot); false when
+    // no visit is left.
+    auto refill = [&](BatchLane& ln) -> bool {
+      while (feeding) {
+        if (vb == ve && !queue.pop(vb, ve)) {
+          feeding = false;
+          break;
+        }
+        const std::size_t v = vb++;
+        const auto b = static_cast<std::size_t>(vo[v]);
+        const auto len = static_cast<std::size_t>(vo[v + 1]) - b;
+        if (len == 0) continue;
+        if (len > kLaneMax) {
+          begin_visit(serial, cats, vo, v, stratum_at(v), rng);
+          while (serial.i < serial.len) {
+            const std::size_t bad = step(serial, cats, out, exhausted);
+            if (bad != kOk) [[unlikely]] {
+              report(v, bad);
+              break;
+            }
+          }
+          continue;
+        }
+        ln.v = v;
+        ln.b = b;
+        ln.len = static_cast<std::uint32_t>(len);
+        ln.i = 0;
+        ln.q0 = 0;
+        ln.k = 0;
+        ln.n_probe = plan_visit(cats, b, len, serial.sc, ln.pos, ln.probe_at, ln.probe_key,
+                                ln.best);
+        for (std::size_t j = 0; j < kLaneMax; ++j) ln.drawn[j] = -1;
+        ln.vs = rng.substream(v);
+        ln.row = tables + stratum_at(v) * n_cat;
+        aim(ln, cats);
+        return true;
+      }
+      return false;
+    };
+    for (std::size_t l = 0; l < kLanes; ++l)
+      if (refill(lanes[l])) slot[n_slots++] = l;
+    while (n_slots > 0) {
+      // Random bits, and the alias entry they pick.
+      for (std::size_t s = 0; s < n_slots; ++s) {
+        BatchLane& ln = lanes[slot[s]];
+        ln.bits = ln.vs(ln.k++);
+        const TableRef& t = *ln.ref;
+        prefetch_read(entries + t.start +
+                      bounded32(static_cast<std::uint32_t>(ln.bits >> 32), t.size));
+      }
+      // The draw, distinct within the visit; the lookups of the new code as a context of
+      // every later draw with context tables are queued (kLaneMax written, the real ones
+      // counted).
+      std::size_t n_pend = 0;
+      for (std::size_t s = 0; s < n_slots; ++s) {
+        BatchLane& ln = lanes[slot[s]];
+        const std::uint32_t i = ln.i;
+        std::int32_t code = AliasTableSet::draw(*ln.ref, entries, ln.bits);
+        int dup = 0;
+        for (std::size_t j = 0; j < kLaneMax; ++j) dup |= ln.drawn[j] == code;
+        if (dup) [[unlikely]] {
+          Scratch& sc = serial.sc;
+          next_stamp(sc);
+          for (std::uint32_t j = 0; j < i; ++j)
+            sc.mark[static_cast<std::size_t>(ln.drawn[j])] = sc.stamp;
+          const auto c = static_cast<std::size_t>(cats[ln.b + ln.pos[i]]);
+          const Redraw r = redraw(*ln.ref, ln.row[c], ln.from_context, sc.mark.get(), sc.stamp,
+                                  ln.vs, ln.k, exhausted);
+          if (r.code < 0) {
+            report(ln.v, ln.b + ln.pos[i]);
+            ln.i = ln.len - 1;  // abandon the visit: the next stage ends it
+            continue;
+          }
+          code = r.code;
+          ln.k = r.k;
+        }
+        ln.drawn[i] = code;
+        out[ln.b + ln.pos[i]] = code;
+        const auto ucode = static_cast<std::uint32_t>(code);
+        const std::uint32_t* __restrict pk = ln.probe_key + ln.q0;
+        std::uint32_t* __restrict kq = pend_key + n_pend;
+        std::uint16_t* __restrict dq = pend_dst + n_pend;
+        const auto d0 = static_cast<std::uint16_t>(ln.best_at + ln.q0);
+        for (std::size_t j = 0; j < kLaneMax; ++j) {
+          kq[j] = pk[j] + ucode;
+          dq[j] = static_cast<std::uint16_t>(d0 + j);
+        }
+        n_pend += ln.n_probe - ln.q0;
+      }
+      for (std::size_t e = 0; e < n_pend; ++e) lookup_.prefetch(pend_key[e]);
+      for (std::size_t e = 0; e < n_pend; ++e) {
+        const std::uint32_t found = lookup_.find(pend_key[e]);
+        std::uint32_t& b = best_all[pend_dst[e]];
+        b = found < b ? found : b;
+      }
+      // The next draw's table; finished visits make room for new ones.
+      for (std::size_t s = 0; s < n_slots;) {
+        BatchLane& ln = lanes[slot[s]];
+        if (++ln.i < ln.len) {
+          aim(ln, cats);
+          ++s;
+        } else if (refill(ln)) {
+          ++s;
+        } else {
+          slot[s] = slot[--n_slots];
+        }
+      }
+    }
   }
 
   static void check_visits(const std::int64_t* vo, std::size_t n_visits, std::size_t n) {
