@@ -30,6 +30,7 @@ from hiergen.generators.sequences import (
     decode,
     encode,
 )
+from hiergen_torch.constraints import allowed_tokens, mask_logits
 from hiergen_torch.decoding import Sampler, generate_blocks
 from hiergen_torch.models import LSTMLM, TransformerLM
 from hiergen_torch.sampling import check_sampling_options
@@ -144,7 +145,7 @@ class TorchGenerator:
         perm = rng.permutation(seqs.n_patients)
         n_val = int(round(seqs.n_patients * cfg.val_fraction)) if seqs.n_patients >= 10 else 0
         val_idx, train_idx = np.sort(perm[:n_val]), perm[n_val:]
-        data = _Tensors.of(seqs, self.device)
+        data = _Tensors.of(seqs, self.device, vocab, summary)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = self._build_model(vocab.n_tokens, max_len).to(self.device)
@@ -195,16 +196,23 @@ class TorchGenerator:
     @staticmethod
     def _loss(model: TransformerLM | LSTMLM, data: _Tensors, idx: npt.NDArray[np.int64]
               ) -> torch.Tensor:
-        """Summed NLL (nats) of the sequences ``idx``, padded to the longest of them; the
-        output layer runs only where there is a target (not on padding)."""
+        """Summed NLL (nats) of the sequences ``idx``, padded to the longest of them, under
+        the decoder's constraints (:mod:`hiergen_torch.constraints`); the output layer runs
+        only where there is a target (not on padding)."""
         width = int(data.lengths[idx].max())
         rows = torch.from_numpy(idx).to(data.tokens.device)
         tokens = data.tokens.index_select(0, rows)[:, :width]
         hidden = model.features(data.sex.index_select(0, rows), data.age.index_select(0, rows),
                                 tokens[:, :-1])
         target = tokens != PAD
-        logits = model.head(hidden[target])
-        return F.cross_entropy(logits, tokens[target], reduction="sum")
+        goal = tokens[target]
+
+        def at(x: torch.Tensor) -> torch.Tensor:
+            return x.index_select(0, rows)[:, :width][target]
+
+        logits = mask_logits(model.head(hidden[target]), goal, at(data.lower),
+                             at(data.no_visit_end), at(data.no_end))
+        return F.cross_entropy(logits, goal, reduction="sum")
 
     def _run_epoch(self, model: TransformerLM | LSTMLM, data: _Tensors,
                    batches: list[npt.NDArray[np.int64]], optim: torch.optim.Optimizer,
@@ -256,7 +264,7 @@ class TorchGenerator:
         :meth:`n_unknown_rows`)."""
         model, vocab, hierarchy = self._require_fitted()
         seqs = encode(cohort, hierarchy, vocab, unknown="drop")
-        data = _Tensors.of(seqs, self.device)
+        data = _Tensors.of(seqs, self.device, vocab, self.summary)
         with _threads(self.threads):
             return self._evaluate_sum(model, data, np.arange(seqs.n_patients))
 
@@ -413,13 +421,29 @@ class _Tensors:
     sex: torch.Tensor
     age: torch.Tensor
     lengths: npt.NDArray[np.int64]
+    #: What the decoder allows at each position (:func:`allowed_tokens`).
+    lower: torch.Tensor
+    no_visit_end: torch.Tensor
+    no_end: torch.Tensor
 
     @classmethod
-    def of(cls, seqs: TokenSequences, device: torch.device) -> _Tensors:
-        return cls(tokens=torch.from_numpy(seqs.padded()).to(device),
+    def of(cls, seqs: TokenSequences, device: torch.device, vocab: TokenVocab,
+           summary: dict[str, Any]) -> _Tensors:
+        """``summary``: the training data's (its longest visit and most visits are the
+        decoder's default limits)."""
+        padded = seqs.padded()
+        width: int = padded.shape[1]
+        lower, no_visit_end, no_end = allowed_tokens(
+            padded, vocab.max_repeats, n_tokens=vocab.n_tokens,
+            max_codes=int(summary.get("max_categories_per_visit") or width),
+            max_visits=int(summary.get("max_visits") or width))
+        return cls(tokens=torch.from_numpy(padded).to(device),
                    sex=torch.from_numpy(seqs.sex.astype(np.int64)).to(device),
                    age=torch.from_numpy(seqs.age).to(device),
-                   lengths=seqs.lengths)
+                   lengths=seqs.lengths,
+                   lower=torch.from_numpy(lower).to(device),
+                   no_visit_end=torch.from_numpy(no_visit_end).to(device),
+                   no_end=torch.from_numpy(no_end).to(device))
 
 
 #: Batches sorted by length within pools of this many batches (little padding, still random).

@@ -1,0 +1,67 @@
+"""The decoding constraints as a training mask.
+
+Generation (:mod:`hiergen_torch.decoding`) only lets a patient continue with tokens that keep the
+sequence valid: categories in canonical (non-decreasing) order within a visit, a category at
+most as often as it has codes, at most ``max_codes`` categories per visit and ``max_visits``
+visits, no marker at the start of a visit, never ``PAD``. Training with the same constraints
+makes the model a distribution over valid sequences only: without them, the probability a
+not fully trained model gives to excluded tokens is renormalised at sampling time onto the
+allowed ones, mostly onto the markers, and visits come out too short.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from hiergen.generators.sequences import END, N_SPECIAL, PAD, VISIT_END
+
+
+def allowed_tokens(
+    tokens: npt.NDArray[np.integer], caps: npt.NDArray[np.integer], *, max_codes: int,
+    max_visits: int, n_tokens: int,
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """For every position ``t`` of the padded sequences ``tokens`` ``(P, T)``, what the
+    decoder allows as token ``t`` given tokens ``0 .. t-1``: the lowest allowed category
+    token (``n_tokens``: none), whether ``VISIT_END`` and whether ``END`` are excluded.
+    The same rules as the decoder's, so a model trained under them is sampled exactly."""
+    tok = np.asarray(tokens, dtype=np.int64)
+    n, width = tok.shape
+    caps64 = np.asarray(caps, dtype=np.int64)
+    lower = np.empty((n, width), dtype=np.int32)
+    no_visit_end = np.empty((n, width), dtype=bool)
+    no_end = np.empty((n, width), dtype=bool)
+    last = np.full(n, VISIT_END, dtype=np.int64)
+    rep = np.zeros(n, dtype=np.int64)
+    vlen = np.zeros(n, dtype=np.int64)
+    nvis = np.zeros(n, dtype=np.int64)
+    for t in range(width):
+        at_start = last < N_SPECIAL
+        low = np.where(at_start, N_SPECIAL, last + (rep >= caps64[last]))
+        low[vlen >= max_codes] = n_tokens
+        lower[:, t] = low
+        no_visit_end[:, t] = at_start | (nvis + 1 >= max_visits)
+        no_end[:, t] = at_start
+        cur = tok[:, t]
+        rep = np.where(cur == last, rep + 1, 1)
+        vlen = np.where(cur < N_SPECIAL, 0, vlen + 1)
+        nvis += cur == VISIT_END
+        last = cur
+    return lower, no_visit_end, no_end
+
+
+def mask_logits(
+    logits: torch.Tensor, target: torch.Tensor, lower: torch.Tensor,
+    no_visit_end: torch.Tensor, no_end: torch.Tensor,
+) -> torch.Tensor:
+    """``logits`` ``(N, V)`` with the excluded tokens at ``-inf``. The target token itself is
+    never excluded (held-out data may break a training-set limit such as ``max_codes``;
+    its likelihood then stays finite)."""
+    ids = torch.arange(logits.shape[1], device=logits.device)
+    excluded = (ids >= N_SPECIAL) & (ids < lower.unsqueeze(1))
+    excluded[:, PAD] = True
+    excluded[:, VISIT_END] |= no_visit_end
+    excluded[:, END] |= no_end
+    excluded[torch.arange(target.shape[0], device=logits.device), target] = False
+    return logits.masked_fill(excluded, float("-inf"))
