@@ -15,7 +15,7 @@ import numpy as np
 
 from hiergen.cohort import Cohort
 from hiergen.generation.demographics import DemographicsDistribution
-from hiergen.hierarchy import Hierarchy
+from hiergen.hierarchy import Hierarchy, frequent_codes
 from hiergen.model import HiergenModel
 from hiergen.plugins.registry import get as lookup
 
@@ -62,6 +62,7 @@ def train(
     seed: int = 0,
     overwrite: bool = False,
     source: Mapping[str, Any] | None = None,
+    own_code_min_visits: int = 0,
 ) -> HiergenModel:
     """Fit Stage 1 and build the Stage-2 weights on ``cohort``; save to ``out_dir`` if given.
 
@@ -70,13 +71,19 @@ def train(
         weighting: registered Stage-2 strategy name; ``weighting_params`` override its
             defaults.
         source: extra facts for the training summary (format, file name).
+        own_code_min_visits: when > 0, codes held by at least this many visits become
+            categories of their own (:func:`hiergen.hierarchy.frequent_codes`), so that
+            Stage 1 models them directly.
     """
     if cohort.n_rows == 0:
         raise ValueError("cohort: no diagnosis rows to train on")
     gen_spec = lookup("generators", generator)
     w_spec = lookup("weightings", weighting)
     used = np.unique(cohort.codes)
-    hierarchy = Hierarchy.from_codes(cohort.vocab[i] for i in used.tolist())
+    own = frequent_codes(cohort, own_code_min_visits) if own_code_min_visits > 0 else []
+    hierarchy = Hierarchy.from_codes(
+        (cohort.vocab[i] for i in used.tolist()), own_categories=own
+    )
     logger.info(
         "training %s + %s on %d patients, %d visits, %d codes in %d categories",
         generator, weighting, cohort.n_patients, cohort.n_visits, hierarchy.n_codes,

@@ -78,8 +78,9 @@ class GeneratedPatients:
 
     # --- views ----------------------------------------------------------------------------
     def categories_of(self, patient: int) -> list[list[str]]:
-        """Category strings of each visit of local patient ``patient``."""
-        return self._strings_of(patient, self.stage1.categories, self.hierarchy.categories)
+        """Category strings of each visit of local patient ``patient`` (a code that the model
+        keeps as a category of its own shows its coding-system category: ``401``)."""
+        return self._strings_of(patient, self.stage1.categories, self.hierarchy.parent_labels)
 
     def codes_of(self, patient: int) -> list[list[str]]:
         """Full code strings of each visit of local patient ``patient``."""
@@ -127,9 +128,7 @@ class GeneratedPatients:
                 "sex": pa.DictionaryArray.from_arrays(
                     pa.array(sex, pa.int8()), pa.array(SEX_LABELS, pa.string())
                 ),
-                "category": pa.DictionaryArray.from_arrays(
-                    pa.array(s1.categories, pa.int32()), _string_array(self.hierarchy, "categories")
-                ),
+                "category": _category_column(self.hierarchy, s1.categories),
                 "code": pa.DictionaryArray.from_arrays(
                     pa.array(self.codes, pa.int32()), _string_array(self.hierarchy, "codes")
                 ),
@@ -140,6 +139,22 @@ class GeneratedPatients:
 _STRING_ARRAYS: weakref.WeakKeyDictionary[Hierarchy, dict[str, pa.Array]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def _category_column(hierarchy: Hierarchy, categories: npt.NDArray[np.int32]) -> pa.Array:
+    """Dictionary-encoded coding-system categories (:attr:`Hierarchy.parent_labels`) of
+    ``categories``; a split-off code and its parent category share one dictionary entry."""
+    import pyarrow as pa
+
+    cache = _STRING_ARRAYS.setdefault(hierarchy, {})
+    labels = cache.get("parent_labels")
+    index = cache.get("parent_index")
+    if labels is None or index is None:
+        names, inverse = np.unique(np.asarray(hierarchy.parent_labels), return_inverse=True)
+        labels = cache["parent_labels"] = pa.array(names.tolist(), pa.string())
+        index = cache["parent_index"] = pa.array(inverse.astype(np.int32), pa.int32())
+    ids = np.asarray(index)[categories]
+    return pa.DictionaryArray.from_arrays(pa.array(ids, pa.int32()), labels)
 
 
 def _string_array(hierarchy: Hierarchy, which: str) -> pa.Array:

@@ -199,8 +199,9 @@ class MedsWriter:
         descriptions += [titles.get(c) for c in hierarchy.codes]
         parents: list[list[str] | None] = [None] * len(self.static_codes)
         cat_of = hierarchy.code_category
+        labels = hierarchy.parent_labels
         for i in range(hierarchy.n_codes):
-            cat = hierarchy.categories[int(cat_of[i])]
+            cat = labels[int(cat_of[i])]
             parent = self.code_prefix + cat
             parents.append([parent] if parent != codes[len(self.static_codes) + i] else [])
         return pa.table(
