@@ -7,12 +7,17 @@ ages and sexes (tiled to ``--n-sample``) and time it; score the category pair R2
 synthetic visits as the 20% holds against the 20%, next to its ceiling (the training visits)
 and floor (categories drawn independently at their marginal rates with held-out visit sizes).
 
-Each generator also gets the checkpoint size, and the figures of ``bench_nhds_protocol.py``
-(same split): category and code pair R2 (``hiergen.evaluate``, Stage 2 ``frequency``) and the
-rate of newborn/pregnancy codes at impossible ages. The "gap closed" column is the share of
-the floor-to-ceiling gap of this script's own category pair R2 (floor: that model; ceiling:
-the training visits). Throughput ratios are against the order-1 markov model (the default
-shipped before checkpoint format 3), measured in the same run.
+Each generator also gets the checkpoint size, the size of the whole model directory, and the
+figures of ``bench_nhds_protocol.py`` (same split): category and code pair R2
+(``hiergen.evaluate``; Stage 2 ``--weighting``, by default ``context`` with at most 15,000
+tables as shipped), the rate of newborn/pregnancy codes at impossible ages and the exact-copy
+rate against the training visits (held-out visits: 15.3%). A generator listed in
+``OWN_CODES`` is trained on a hierarchy where frequent codes are categories of their own; its
+held-out NLL is over those finer tokens, so it does not compare with the other rows'. The
+"gap closed" column is the share of the floor-to-ceiling gap of this script's own category
+pair R2 (floor: that model; ceiling: the training visits). Throughput ratios are against the
+order-1 markov model (the default shipped before checkpoint format 3), measured in the same
+run.
 
 Run: ``PYTHONPATH=python .venv/bin/python benchmarks/bench_generators.py``.
 To add a generator (e.g. the torch plugin's lstm/transformer), append to ``GENERATORS``.
@@ -35,9 +40,30 @@ import numpy as np
 import numpy.typing as npt
 
 from hiergen.cohort import Cohort
-from hiergen.hierarchy import Hierarchy
+from hiergen.hierarchy import Hierarchy, frequent_codes
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nhds2010"
+
+
+#: The shipped default model's Stage 1 (``scripts/train_default_model.py``): codes held by at
+#: least :data:`OWN_CODE_MIN_VISITS` training visits are categories of their own, kept next to
+#: the category they came from in the canonical order; the chain conditions on the first and
+#: the two previous categories, then backs off through the split codes' parent categories;
+#: each training visit gets its most probable visit class.
+OWN_CODE_MIN_VISITS = 1000
+DEFAULT_MODEL_PARAMS: dict[str, Any] = {
+    "n_classes": 64,
+    "class_assignment": "map",
+    "group_parents": True,
+    "context": "stratum.cls.first.prev2.prev1,stratum.cls.first.prev1,"
+    "stratum.cls.pfirst.pprev1,stratum.cls.len.pprev1,stratum.cls.pprev1,stratum.len.pprev1,"
+    "stratum.pprev1,stratum.cls,stratum",
+}
+#: Parameters of the ``context`` Stage 2 as shipped (a bound on the model's size).
+CONTEXT_PARAMS: dict[str, Any] = {"max_tables": 15000}
+#: Labels of the generators trained on a hierarchy with own-code categories (the value: the
+#: ``min_visits`` of :func:`hiergen.hierarchy.frequent_codes`).
+OWN_CODES: dict[str, int] = {}
 
 
 def _markov(**kwargs: Any) -> Callable[[], Any]:
@@ -52,7 +78,10 @@ def _markov(**kwargs: Any) -> Callable[[], Any]:
 #: (label, factory). Torch generators go here, e.g.
 #: ("transformer d=128 L=2", lambda: TransformerGenerator(d_model=128, n_layers=2, ...)).
 GENERATORS: list[tuple[str, Callable[[], Any]]] = [
-    ("markov (64 visit classes: the shipped default model)", _markov(n_classes=64)),
+    ("markov, own-code categories (the shipped default model)",
+     _markov(**DEFAULT_MODEL_PARAMS)),
+    ("markov (64 visit classes: the default model before own-code categories)",
+     _markov(n_classes=64)),
     ("markov (default: 32 visit classes)", _markov()),
     ("markov (order 1: the shipped default before format 3)", _markov(order=1)),
     # the chain of the first version, minus its age-pooled back-off level, as a reference
@@ -63,8 +92,10 @@ GENERATORS: list[tuple[str, Callable[[], Any]]] = [
 ]
 
 
+OWN_CODES[GENERATORS[0][0]] = OWN_CODE_MIN_VISITS
+
 #: The row the throughput ratios are taken against.
-BASELINE = GENERATORS[2][0]
+BASELINE = GENERATORS[3][0]
 
 
 # --- torch generators (plugin hiergen-torch), when it is installed ------------------------
@@ -193,29 +224,48 @@ def checkpoint_mb(gen: Any) -> float:
 
 def protocol_metrics(
     gen: Any, hierarchy: Hierarchy, train: Cohort, held: Cohort, real_pairs: dict[int, float],
-    *, weighting: str = "frequency",
+    *, weighting: str = "frequency", base: Hierarchy | None = None,
+    weighting_params: dict[str, Any] | None = None,
 ) -> dict[str, float]:
-    """Category and code pair R2 and the impossible-age rate of as many synthetic visits as
-    the held-out set holds (its ages and sexes; Stage 2 ``weighting``), as in
-    ``bench_nhds_protocol.py``; ``own_category_pair_r2`` by this script's :func:`pair_r2`
-    when ``real_pairs`` is given."""
+    """Category and code pair R2, the impossible-age rate and the exact-copy rate of as many
+    synthetic visits as the held-out set holds (its ages and sexes; Stage 2 ``weighting``,
+    with its context tables where it has them), as in ``bench_nhds_protocol.py``;
+    ``own_category_pair_r2`` by this script's :func:`pair_r2` over the categories of ``base``
+    (default ``hierarchy``) when ``real_pairs`` is given."""
+    from hiergen.context import as_stored
     from hiergen.evaluate import evaluate
+    from hiergen.evaluate.privacy import copy_rate
     from hiergen.model import HiergenModel
     from hiergen.plugins.registry import registry
 
     spec = registry("weightings")[weighting]
-    weights = spec.build(hierarchy, train, **dict(spec.defaults)).weights
-    model = HiergenModel(gen, "markov", hierarchy, weights)
+    params = {**dict(spec.defaults), **(weighting_params or {})}
+    if weighting == "context" and weighting_params is None:
+        params.update(CONTEXT_PARAMS)
+    built = spec.build(hierarchy, train, **params)
+    tables = getattr(built, "tables", None)
+    model = HiergenModel(gen, "markov", hierarchy, built.weights,
+                         context=None if tables is None else as_stored(tables))
     synthetic = model.generate(age=held.age, sex=held.sex, seed=1).to_cohort()
     report = evaluate(held, synthetic, train=train, metrics=["pairs", "plausibility"],
                       baselines=False, plots=False)
     out = dict(report.values["synthetic"])
+    out["exact_copy_rate"] = copy_rate(synthetic, train)
+    out["model_mb"] = model_mb(model)
     if real_pairs:
-        cats = synthetic.category_ids_in(hierarchy)
+        cat_h = base or hierarchy
+        cats = synthetic.category_ids_in(cat_h)
         out["own_category_pair_r2"] = pair_r2(
-            real_pairs, prevalences(synthetic.visit_offsets, cats, hierarchy.n_categories)[1]
+            real_pairs, prevalences(synthetic.visit_offsets, cats, cat_h.n_categories)[1]
         )
     return out
+
+
+def model_mb(model: Any) -> float:
+    """Size of a saved model directory (Stage 1 and Stage 2; MB, 10^6 bytes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "model")
+        return sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file()) / 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-sample", type=int, default=200_000, help="patients per timed sample")
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
     ap.add_argument("--only", nargs="*", help="labels (substrings) of the generators to run")
+    ap.add_argument("--weighting", default="context",
+                    help="Stage 2 of the fidelity columns (default: context, as shipped)")
     ap.add_argument("--torch-seconds", type=float, default=TORCH_OPTIONS["max_seconds"],
                     help="training time budget of each torch generator (0: early stopping only)")
     args = ap.parse_args(argv)
@@ -265,9 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for label, make in chosen:
         gen = make()
+        own = OWN_CODES.get(label, 0)
+        h = (
+            Hierarchy.from_codes(real.vocab, own_categories=frequent_codes(train, own))
+            if own else hierarchy
+        )
 
-        def fit(gen: Any = gen) -> None:
-            gen.fit(train, hierarchy, seed=0)
+        def fit(gen: Any = gen, h: Hierarchy = h) -> None:
+            gen.fit(train, h, seed=0)
 
         def sample(gen: Any = gen) -> Any:
             return gen.sample(age, sex, seed=0)
@@ -275,27 +332,32 @@ def main(argv: list[str] | None = None) -> int:
         fit_t, _ = timed(fit, args.repeats)
         total, n_tokens = gen.log_likelihood(held)
         sample_t, _ = timed(sample, args.repeats)
-        metrics = protocol_metrics(gen, hierarchy, train, held, real_pairs)
+        metrics = protocol_metrics(gen, h, train, held, real_pairs, weighting=args.weighting,
+                                   base=hierarchy)
         rows.append((label, fit_t, total / n_tokens, checkpoint_mb(gen),
                      args.n_sample / sample_t, metrics))
         print(f"# {label}: done", file=sys.stderr, flush=True)
 
     print()
-    print("| generator | train s | held-out NLL/token | checkpoint MB | Stage-1 patients/s "
-          "| x baseline | category pair R2 | gap closed | code pair R2 | age-impossible |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| generator | train s | held-out NLL/token | checkpoint MB | model MB "
+          "| Stage-1 patients/s | x baseline | category pair R2 | gap closed | code pair R2 "
+          "| age-impossible | exact copies |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     base_rate = next((r[4] for r in rows if r[0] == BASELINE), rows[0][4])
     for label, fit_t, nll, mb, rate, m in rows:
         score = m.get("category_pair_r2", m["own_category_pair_r2"])
         gap = (m["own_category_pair_r2"] - floor) / (ceiling - floor)
         code = m.get("code_pair_r2", math.nan)
         age_bad = m.get("age_impossible_rate", math.nan)
+        copies = m.get("exact_copy_rate", math.nan)
         print(
-            f"| {label} | {fit_t:.2f} | {nll:.4f} | {_fmt(mb, '.2f')} | {rate:,.0f} "
+            f"| {label} | {fit_t:.2f} | {nll:.4f} | {_fmt(mb, '.2f')} "
+            f"| {_fmt(m.get('model_mb', math.nan), '.2f')} | {rate:,.0f} "
             f"| {rate / base_rate:.2f} | {score:.3f} | {gap:.0%} | {_fmt(code, '.3f')} "
-            f"| {_fmt(100 * age_bad, '.2f')}{'%' if math.isfinite(age_bad) else ''} |"
+            f"| {_fmt(100 * age_bad, '.2f')}{'%' if math.isfinite(age_bad) else ''} "
+            f"| {_fmt(100 * copies, '.1f')}{'%' if math.isfinite(copies) else ''} |"
         )
-    print(f"| ceiling: training visits vs held-out | | | | | | {ceiling:.3f} | 100% | | |")
+    print(f"| ceiling: training visits vs held-out | | | | | | | {ceiling:.3f} | 100% | | | |")
     print(f"\nbaseline of the throughput ratios: {BASELINE}")
     return 0
 

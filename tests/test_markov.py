@@ -25,6 +25,7 @@ from hiergen.errors import DataError, ModelError
 from hiergen.generators.base import CategoryPatients
 from hiergen.generators.checkpoint import CONFIG_FILE, load_checkpoint, save_checkpoint
 from hiergen.generators.markov import MarkovGenerator
+from hiergen.generators.markov_classes import fit_visit_classes
 from hiergen.generators.markov_context import (
     derivable_levels,
     feature_sizes,
@@ -34,6 +35,7 @@ from hiergen.generators.markov_context import (
 from hiergen.generators.markov_tables import (
     CountLevel,
     HashIndex,
+    LazyKeys,
     marginalise,
     pack_uint,
     unpack_uint,
@@ -647,3 +649,145 @@ def test_nhds_diversity_and_conditioning(nhds_path: Path) -> None:
     fake_rate = newborn_rate(out.visit_offsets, out.categories, out.visit_age)
     se = np.sqrt(2 * max(real_rate, 1 / held_out.n_visits) / held_out.n_visits)
     assert fake_rate <= real_rate + 5 * se, (fake_rate, real_rate)
+
+
+# --- own-code categories (frequent codes split off their category) -------------------------
+PARENT_CHAIN = (
+    "stratum.cls.first.prev1,stratum.cls.pfirst.pprev1,stratum.cls.pprev1,stratum.pprev1,"
+    "stratum.cls,stratum"
+)
+
+
+@cache
+def own_code_hierarchy() -> Hierarchy:
+    return Hierarchy.from_codes(
+        cohort().vocab, category_of=lambda c: c[:3], own_categories=["401.9", "250.00", "272.4"]
+    )
+
+
+@cache
+def fitted_own_codes() -> MarkovGenerator:
+    gen = MarkovGenerator(context=PARENT_CHAIN, group_parents=True, n_classes=4)
+    gen.fit(cohort(), own_code_hierarchy())
+    return gen
+
+
+def test_parent_features_map_split_codes_to_their_category() -> None:
+    gen = fitted_own_codes()
+    h = own_code_hierarchy()
+    parent = gen._parent
+    assert parent.size == h.n_categories + 1 and parent[-1] == gen.n_parents
+    assert gen.n_parents == h.n_categories - 3
+    for code in ("401.9", "250.00", "272.4"):
+        assert parent[h.category_id(code)] == parent[h.category_id(code[:3])]
+    assert parent[h.category_id("401")] != parent[h.category_id("250")]
+    sizes = feature_sizes(h.n_categories, gen.n_bands, gen.n_classes, gen.n_parents)
+    assert sizes["pprev1"] == sizes["pfirst"] == gen.n_parents + 1
+    assert sizes["prev1"] == h.n_categories + 1
+
+
+def test_group_parents_keeps_split_codes_next_to_their_category() -> None:
+    gen = fitted_own_codes()
+    h = own_code_hierarchy()
+    parent = gen._parent[:-1]
+    for s in range(gen._rank.shape[0]):
+        for p in np.unique(parent):
+            ranks = np.sort(gen._rank[s, parent == p])
+            assert ranks[-1] - ranks[0] == ranks.size - 1  # one contiguous run
+    # without the option, the split code is ranked by its own count (not beside "401")
+    plain = MarkovGenerator(context=PARENT_CHAIN, n_classes=4)
+    plain.fit(cohort(), h)
+    assert not plain.group_parents
+
+
+def test_own_code_model_samples_valid_tokens_and_round_trips(tmp_path: Path) -> None:
+    gen = fitted_own_codes()
+    h = own_code_hierarchy()
+    ages, sexes = np.linspace(0, 90, 2000), np.arange(2000) % 2
+    out = gen.sample(ages, sexes, seed=3)
+    assert out.categories.min() >= 0 and out.categories.max() < h.n_categories
+    drawn = np.bincount(out.categories, minlength=h.n_categories)
+    assert drawn[h.category_id("401.9")] > 0 and drawn[h.category_id("401")] > 0
+    gen.save(tmp_path)
+    again = MarkovGenerator.load(tmp_path)
+    assert again.group_parents and again.n_parents == gen.n_parents
+    y = again.sample(ages, sexes, seed=3)
+    for field in ("patient_offsets", "visit_offsets", "categories"):
+        np.testing.assert_array_equal(getattr(out, field), getattr(y, field))
+    total, n_tok = again.log_likelihood(cohort())
+    assert np.isfinite(total) and n_tok > 0
+
+
+def test_checkpoint_without_group_parents_key_still_loads(tmp_path: Path) -> None:
+    """Format-3 checkpoints written before the option existed load with it off."""
+    gen = fitted(2)
+    gen.save(tmp_path / "a")
+    ckpt = load_checkpoint(tmp_path / "a")
+    config = {k: v for k, v in ckpt.config.items() if k != "group_parents"}
+    save_checkpoint(tmp_path / "b", "markov", config, ckpt.arrays)
+    again = MarkovGenerator.load(tmp_path / "b")
+    assert not again.group_parents
+    ages, sexes = np.linspace(0, 90, 300), np.arange(300) % 2
+    np.testing.assert_array_equal(
+        gen.sample(ages, sexes, seed=2).categories, again.sample(ages, sexes, seed=2).categories
+    )
+
+
+@pytest.mark.parametrize("redraws", [0, 2, 8])
+def test_repeat_cap_redraws_follow_the_restricted_distribution(redraws: int) -> None:
+    """Batched rejection and the exact fallback both draw from the context's distribution
+    with the categories at their cap removed."""
+    gen = MarkovGenerator(order=1, max_redraws=redraws)
+    gen.fit(cohort(), make_hierarchy())
+    h = make_hierarchy()
+    full = h.category_id("428")  # one code: at its cap once drawn
+    prev = h.category_id("401")
+    n = 20_000
+    stratum = int(gen.strata(np.array([0]), np.array([50.0]))[0])
+    values = {"stratum": np.full(n, stratum), "prev1": np.full(n, prev)}
+    keys = gen._transition_keys(values)
+    p = gen._tables["transitions"].distribution([int(k[0]) for k in keys])
+    p[full] = 0.0
+    p /= p.sum()
+    earlier = np.full((n, 1), full, dtype=np.int32)
+    tok = np.full(n, full, dtype=np.int32)
+    out = gen._enforce_cap(earlier, tok, LazyKeys.of(keys), np.random.default_rng(5))
+    assert (out != full).all() and (out >= 0).all()
+    freq = np.bincount(out, minlength=p.size) / n
+    tol = 4 * np.sqrt(p * (1 - p) / n) + 1e-3
+    assert (np.abs(freq - p) <= tol).all()
+
+
+def test_class_assignment_map_takes_the_most_probable_class() -> None:
+    """Two disjoint groups of categories: the most probable class of a visit is its group's,
+    so MAP classes are pure; ``assign`` is validated."""
+    rng = np.random.default_rng(0)
+    n, c = 600, 10
+    group = np.arange(n) % 2
+    lengths = rng.integers(2, 5, n)
+    cats = np.concatenate(
+        [rng.choice(5, k, replace=False) + 5 * g for k, g in zip(lengths, group, strict=True)]
+    ).astype(np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    cls = fit_visit_classes(offsets, cats, c, 2, iterations=20, seed=1, assign="map")
+    assert len({(int(g), int(k)) for g, k in zip(group, cls, strict=True)}) == 2
+    with pytest.raises(ValueError, match="assign"):
+        fit_visit_classes(offsets, cats, c, 2, assign="best")
+    with pytest.raises(ValueError, match="class_assignment"):
+        MarkovGenerator(class_assignment="best")
+
+
+def test_parent_levels_are_derived_from_the_category_levels(tmp_path: Path) -> None:
+    """``stratum.cls.pfirst.pprev1`` is a function of ``stratum.cls.first.prev1``: it is not
+    stored, and is rebuilt exactly at load."""
+    gen = fitted_own_codes()
+    derived = derivable_levels(gen.context)
+    assert derived[1] == [0]  # pfirst.pprev1 from first.prev1
+    gen.save(tmp_path)
+    ckpt = load_checkpoint(tmp_path)
+    assert not any(k.startswith("transitions.1.") for k in ckpt.arrays)
+    again = MarkovGenerator.load(tmp_path)
+    for a, b in zip(gen._tables["transitions"].levels, again._tables["transitions"].levels,
+                    strict=True):
+        for field in ("ctx_keys", "row_start", "tokens", "counts"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

@@ -154,7 +154,7 @@ def test_default_model_ships_and_generates() -> None:
     if not (root / MODEL_FILE).is_file():
         pytest.skip("default model not trained in this checkout")
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    assert size < 8_000_000, f"default model is {size / 1e6:.1f} MB"
+    assert size < 10_000_000, f"default model is {size / 1e6:.1f} MB"
     model = HiergenModel.load()
     assert model.summary["patients"] == 151_551  # NHDS 2010
     out = model.generate(n=2000, seed=0)

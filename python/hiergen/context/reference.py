@@ -6,6 +6,14 @@ the best-scoring context among the codes already drawn in the visit, else from i
 row of the base weights. Codes stay distinct within a visit while the category has codes left.
 ``sweeps > 0`` then redraws every code in order, conditioned on the best context among all
 the *other* codes of the visit (a Gibbs-like pass: the first codes drawn get a context too).
+``combine=k`` (k >= 2) uses the ``k`` best-scoring contexts where a code has several: the
+product of their tables, renormalised (``combine_mode="product"``), divided by the stratum
+row ``k - 1`` times (``"bayes"``: naive Bayes, each table a likelihood ratio against the base),
+or their geometric mean (``"geometric"``). Measured on the NHDS oracle protocol (code pair R2,
+one seed): best context alone 0.959; 2 best: product 0.880, naive Bayes 0.954, geometric
+0.959; 3 best: product 0.815, naive Bayes 0.939, geometric 0.958. Each table already holds the
+category's base distribution (shrinkage), so a plain product counts it several times; none of
+the pools beats the single best table.
 
 The random streams differ from the compiled sampler's: outputs agree in distribution only.
 """
@@ -21,6 +29,8 @@ I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
 _MAX_REJECTIONS = 8
+#: How ``combine > 1`` contexts are pooled (see the module docstring).
+COMBINE_MODES = ("product", "bayes", "geometric")
 
 
 class _Flat:
@@ -75,6 +85,51 @@ class _Flat:
         return b + int(min(np.searchsorted(cum, u * cum[-1], side="right"), n - 1))
 
 
+class _Combined:
+    """Per-element distributions combining several context tables of one category."""
+
+    def __init__(
+        self, tables: ContextTables, base: F64, strata: I64, tids: I64, mode: str
+    ) -> None:
+        n = tids.shape[0]
+        cat = tables.category[np.max(tids, axis=1)].astype(np.int64)
+        size = np.diff(tables.offsets)[cat]
+        to = tables.table_offsets
+        owner = np.repeat(np.arange(n), size)
+        start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(size, out=start[1:])
+        local = np.arange(int(start[-1])) - start[owner]
+        code = tables.offsets[cat][owner] + local
+        logw = np.zeros(local.size)
+        k = np.zeros(n)
+        with np.errstate(divide="ignore"):
+            for j in range(tids.shape[1]):
+                t = tids[:, j]
+                ok = t >= 0
+                k += ok
+                tw = tables.weights[to[np.maximum(t, 0)][owner] + local]
+                logw += np.where(ok[owner], np.log(tw), 0.0)
+            if mode == "bayes":
+                b = base[strata[owner], code]
+                logw -= (k[owner] - 1) * np.log(np.where(b > 0, b, 1.0))
+            elif mode == "geometric":
+                logw /= k[owner]
+        top = np.full(n, -np.inf)
+        np.maximum.at(top, owner, logw)
+        wts = np.exp(logw - top[owner])
+        cs = np.cumsum(wts)
+        before = np.where(start[:-1] > 0, cs[start[:-1] - 1], 0.0)
+        loc = cs - before[owner]
+        total = loc[start[1:] - 1]
+        self.keys = 2.0 * owner + loc / total[owner]
+        self.start, self.size, self.code = start, size, code
+
+    def draw(self, element: I64, u: F64) -> I64:
+        idx = np.searchsorted(self.keys, 2.0 * element + u, side="right")
+        idx = np.minimum(idx, self.start[element] + self.size[element] - 1)
+        return np.asarray(self.code[idx], dtype=np.int64)
+
+
 def visit_order(
     categories: I64, visit_offsets: I64, rank: npt.NDArray[np.int32] | None
 ) -> I64:
@@ -95,6 +150,8 @@ def sample_visits_reference(
     seed: int,
     use_context: bool = True,
     sweeps: int = 0,
+    combine: int = 1,
+    combine_mode: str = "product",
 ) -> npt.NDArray[np.int32]:
     """Context-aware codes for the category multiset of each visit (see the module docstring).
 
@@ -107,6 +164,12 @@ def sample_visits_reference(
     n_visits = vo.size - 1
     if sweeps < 0:
         raise ValueError(f"sweeps: must be >= 0, got {sweeps}")
+    if combine < 1:
+        raise ValueError(f"combine: must be >= 1, got {combine}")
+    if combine_mode not in COMBINE_MODES:
+        raise ValueError(
+            f"combine_mode: one of {', '.join(COMBINE_MODES)} expected, got {combine_mode!r}"
+        )
     if w.shape[1] != tables.n_codes:
         raise ValueError(f"base: expected {tables.n_codes} codes, got {w.shape[1]}")
     if cats.size and (cats.min() < 0 or cats.max() >= tables.n_categories):
@@ -157,13 +220,36 @@ def sample_visits_reference(
             best_t = tid[np.arange(vis.size), best]
             has = best_t >= 0
             table = np.where(has, w.shape[0] * n_cat + best_t, table)
-        code = flat.draw(table, rng.random(vis.size))
+            if combine > 1:
+                top = np.argsort(-score, axis=1, kind="stable")[:, :combine]
+                top_t = np.take_along_axis(tid, top, axis=1)
+                top_t[~np.isfinite(np.take_along_axis(score, top, axis=1))] = -1
+                multi = np.flatnonzero((top_t >= 0).sum(axis=1) >= 2)
+            else:
+                multi = np.zeros(0, dtype=np.int64)
+        else:
+            multi = np.zeros(0, dtype=np.int64)
+        in_multi = np.full(vis.size, -1, dtype=np.int64)
+        mixer = None
+        if multi.size:
+            assert ctx_tables is not None
+            mixer = _Combined(ctx_tables, w, st[vis[multi]], top_t[multi], combine_mode)
+            in_multi[multi] = np.arange(multi.size)
+
+        def draw(idx: I64) -> I64:
+            out_codes = flat.draw(table[idx], rng.random(idx.size))
+            if mixer is not None:
+                sel = in_multi[idx] >= 0
+                out_codes[sel] = mixer.draw(in_multi[idx][sel], rng.random(int(sel.sum())))
+            return out_codes
+
+        code = draw(np.arange(vis.size))
         clash = (prev == code[:, None]).any(axis=1)
         for _ in range(_MAX_REJECTIONS):
             if not clash.any():
                 break
             idx = np.flatnonzero(clash)
-            code[idx] = flat.draw(table[idx], rng.random(idx.size))
+            code[idx] = draw(idx)
             clash[idx] = (prev[idx] == code[idx, None]).any(axis=1)
         for i in np.flatnonzero(clash):
             code[i] = flat.exact(int(table[i]), set(prev[i][prev[i] >= 0].tolist()), rng.random())

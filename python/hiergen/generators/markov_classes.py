@@ -34,9 +34,13 @@ def fit_visit_classes(
     iterations: int = 20,
     seed: int = 0,
     prior: float = 0.5,
+    assign: str = "sample",
 ) -> npt.NDArray[np.int32]:
-    """One class in ``[0, n_classes)`` per visit, drawn from its posterior under a Bernoulli
-    mixture fitted by EM (``prior``: pseudo-count of the Beta prior on every ``p_kc``)."""
+    """One class in ``[0, n_classes)`` per visit under a Bernoulli mixture fitted by EM
+    (``prior``: pseudo-count of the Beta prior on every ``p_kc``): drawn from its posterior
+    (``assign="sample"``) or the most probable one (``"map"``)."""
+    if assign not in ("sample", "map"):
+        raise ValueError(f"assign: 'sample' or 'map' expected, got {assign!r}")
     n_visits = int(visit_offsets.size - 1)
     rng = np.random.default_rng(seed)
     if n_visits == 0:
@@ -78,6 +82,8 @@ def fit_visit_classes(
         np.exp(ll, out=ll)
         ll /= ll.sum(axis=1, keepdims=True)
         resp = ll
+    if assign == "map":
+        return np.argmax(resp, axis=1).astype(np.int32)
     cdf = np.cumsum(resp, axis=1)
     u = rng.random(n_visits, dtype=np.float32) * cdf[:, -1]
     out = (cdf < u[:, None]).sum(axis=1)

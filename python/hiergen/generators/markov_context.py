@@ -7,6 +7,10 @@ feature values. Features, per category token:
 * ``stratum`` - sex x age band of the visit; ``sex`` - the patient's sex;
 * ``prev1``, ``prev2`` - the previous and second previous category of the visit;
 * ``first`` - the visit's first category (its principal diagnosis in most data sets);
+* ``pprev1``, ``pprev2``, ``pfirst`` - the *parent* of ``prev1`` / ``prev2`` / ``first``:
+  with a hierarchy where frequent codes are categories of their own (``250.00`` beside
+  ``250``), the category they were split off, so that a level can pool the split tokens of
+  one ICD-9-CM category (the parent of an ordinary category is itself);
 * ``len`` - the visit's number of category tokens, bucketed (:data:`LENGTH_EDGES`);
 * ``left`` - tokens left in the visit including this one, bucketed the same way;
 * ``prevvisit`` - the first category of the patient's previous visit;
@@ -35,7 +39,9 @@ I64 = npt.NDArray[np.int64]
 LENGTH_EDGES: Final = (1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 16, 21, 31)
 N_LENGTH_BUCKETS: Final = len(LENGTH_EDGES) + 1  # bucket 0: length 0 (never a token context)
 
-CATEGORY_FEATURES: Final = ("prev1", "prev2", "first", "prevvisit")
+CATEGORY_FEATURES: Final = (
+    "prev1", "prev2", "first", "prevvisit", "pprev1", "pprev2", "pfirst"
+)
 SEQUENCE_FEATURES: Final = (*CATEGORY_FEATURES, "len", "left", "cls")
 FEATURES: Final = ("stratum", "sex", *SEQUENCE_FEATURES)
 
@@ -103,19 +109,29 @@ def is_terminal(features: Sequence[str]) -> bool:
     return not any(f in SEQUENCE_FEATURES for f in features)
 
 
-def feature_sizes(n_categories: int, n_bands: int, n_classes: int = 1) -> dict[str, int]:
+def feature_sizes(
+    n_categories: int, n_bands: int, n_classes: int = 1, n_parents: int | None = None
+) -> dict[str, int]:
+    """Number of values of every feature (``n_parents``: parent categories, default
+    ``n_categories``; category features have one more value, "none")."""
     b = n_categories + 1
+    pb = (n_categories if n_parents is None else n_parents) + 1
     return {
         "cls": max(1, n_classes),
         "stratum": 2 * n_bands, "sex": 2, "prev1": b, "prev2": b, "first": b, "prevvisit": b,
+        "pprev1": pb, "pfirst": pb, "pprev2": pb,
         "len": N_LENGTH_BUCKETS, "left": N_LENGTH_BUCKETS,
     }
 
 
 def n_contexts(
-    features: Sequence[str], n_categories: int, n_bands: int, n_classes: int = 1
+    features: Sequence[str],
+    n_categories: int,
+    n_bands: int,
+    n_classes: int = 1,
+    n_parents: int | None = None,
 ) -> int:
-    sizes = feature_sizes(n_categories, n_bands, n_classes)
+    sizes = feature_sizes(n_categories, n_bands, n_classes, n_parents)
     out = 1
     for f in features:
         out *= sizes[f]
@@ -128,11 +144,12 @@ def context_keys(
     n_categories: int,
     n_bands: int,
     n_classes: int = 1,
+    n_parents: int | None = None,
 ) -> list[I64]:
     """Mixed-radix context key of every element at every level. ``values`` holds the per-token
     arrays of the features the levels use (``sex`` is derived from ``stratum``, numbered
     ``sex * n_bands + band``)."""
-    sizes = feature_sizes(n_categories, n_bands, n_classes)
+    sizes = feature_sizes(n_categories, n_bands, n_classes, n_parents)
     cache: dict[str, I64] = {}
 
     def get(f: str) -> I64:
@@ -157,17 +174,35 @@ def used_features(levels: Sequence[Sequence[str]]) -> set[str]:
     return {f for feats in levels for f in feats}
 
 
+#: Features that are a function of another one: the parent of a category feature. A level
+#: holding ``pprev1`` can be recomputed from one holding ``prev1`` (given the parent map).
+DERIVED_FEATURES: Final = {"pprev1": "prev1", "pprev2": "prev2", "pfirst": "first"}
+
+
+def _covers(source: Sequence[str], target: Sequence[str]) -> bool:
+    """Whether every feature of ``target`` is in ``source`` or a function of one there."""
+    return all(f in source or DERIVED_FEATURES.get(f, "") in source for f in target)
+
+
 def projection(
-    source: Sequence[str], target: Sequence[str], sizes: Mapping[str, int]
+    source: Sequence[str],
+    target: Sequence[str],
+    sizes: Mapping[str, int],
+    value_maps: Mapping[str, npt.NDArray[np.int64]] | None = None,
 ) -> Callable[[I64], I64]:
     """The map from context keys of level ``source`` to those of level ``target``, whose
-    features must be a subset of ``source``'s (``ValueError`` otherwise): decode the
-    mixed-radix key into feature values, encode the ones ``target`` keeps."""
-    missing = [f for f in target if f not in source]
-    if missing:
+    features must be in ``source`` or (:data:`DERIVED_FEATURES`) functions of features there,
+    given by ``value_maps`` (``ValueError`` otherwise): decode the mixed-radix key into feature
+    values, encode the ones ``target`` keeps."""
+    maps = value_maps or {}
+    for f in target:
+        if f in source:
+            continue
+        if DERIVED_FEATURES.get(f, "") in source and f in maps:
+            continue
         raise ValueError(
             f"context: level {level_name(target)!r} is not a projection of "
-            f"{level_name(source)!r} (feature {missing[0]!r})"
+            f"{level_name(source)!r} (feature {f!r})"
         )
 
     def project(keys: I64) -> I64:
@@ -178,27 +213,34 @@ def projection(
             rest = rest // np.int64(sizes[f])
         out = np.zeros(rest.shape, dtype=np.int64)
         for f in target:
-            out = out * np.int64(sizes[f]) + values[f]
+            v = values[f] if f in source else maps[f][values[DERIVED_FEATURES[f]]]
+            out = out * np.int64(sizes[f]) + v
         return out
 
     return project
 
 
 def derivable_levels(levels: Sequence[Sequence[str]]) -> dict[int, list[int]]:
-    """For every level whose features are a strict subset of another level's, the levels it
-    can be recomputed from (those whose features are maximal in the chain): only the others
-    need to be stored."""
+    """For every level whose features are covered by another level's (a strict subset, or
+    functions of them: :data:`DERIVED_FEATURES`), the levels it can be recomputed from (those
+    covered by no other level): only the others need to be stored."""
     sets = [set(f) for f in levels]
-    maximal = [j for j, s in enumerate(sets) if not any(s < t for t in sets)]
+
+    def covers(j: int, i: int) -> bool:
+        return sets[j] != sets[i] and _covers(levels[j], levels[i])
+
+    n = len(levels)
+    maximal = [j for j in range(n) if not any(covers(k, j) for k in range(n))]
     out: dict[int, list[int]] = {}
-    for i, s in enumerate(sets):
+    for i in range(n):
         if i not in maximal:
-            out[i] = [j for j in maximal if s < sets[j]]
+            out[i] = [j for j in maximal if covers(j, i)]
     return out
 
 
 __all__ = [
     "DEFAULT_CONTEXT",
+    "DERIVED_FEATURES",
     "FEATURES",
     "LENGTH_EDGES",
     "context_keys",
