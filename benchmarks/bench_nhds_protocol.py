@@ -116,7 +116,27 @@ def oracle_rows(sample: Cohort, heldout: Cohort, rest: Cohort, train: Cohort,
 
 
 # --- generators from the plugin registry -------------------------------------------------
+#: Pseudo generator name: the configuration of the shipped default model
+#: (``scripts/train_default_model.py``): markov with its NHDS parameters, frequent codes as
+#: categories of their own, context-aware Stage 2.
+SHIPPED = "shipped"
+
+
+def fit_shipped(train: Cohort, seed: int = 0) -> Any:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_generators import DEFAULT_MODEL_PARAMS, OWN_CODE_MIN_VISITS
+
+    from hiergen.train import train as train_model
+
+    return train_model(train, None, generator="markov", weighting="context",
+                       generator_params={**DEFAULT_MODEL_PARAMS, "n_classes": 64},
+                       weighting_params={"max_tables": 15000}, seed=seed,
+                       own_code_min_visits=OWN_CODE_MIN_VISITS)
+
+
 def fit_model(generator: str, kind: str, train: Cohort, seed: int = 0) -> Any:
+    if generator == SHIPPED:
+        return fit_shipped(train, seed)
     from hiergen.generation.demographics import DemographicsDistribution
     from hiergen.hierarchy import Hierarchy
     from hiergen.model import HiergenModel
@@ -146,7 +166,7 @@ def generator_rows(names: list[str], sizes: list[int | None], train: Cohort, hel
             pick = np.random.default_rng(size).choice(train.n_visits, size, replace=False)
             subset, label = train.select_visits(pick), f"{size:,}"
         for name in names:
-            for kind in kinds:
+            for kind in (("hierarchical",) if name == SHIPPED else kinds):
                 t0 = time.perf_counter()
                 try:
                     model = fit_model(name, kind, subset)
@@ -190,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--sizes", nargs="*", default=["1000", "10000", "all"])
     ap.add_argument("--generators", nargs="*", default=None,
-                    help="generator names (default: every registered one)")
+                    help=f"generator names (default: every registered one), or {SHIPPED!r}: "
+                    "the shipped default model's configuration")
     ap.add_argument("--privacy-sample", type=int, default=1000)
     ap.add_argument("--torch-seconds", type=float, default=TORCH_OPTIONS["max_seconds"],
                     help="training time budget of each torch generator (0: early stopping only)")

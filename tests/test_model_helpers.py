@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hiergen.cohort import Cohort
 
@@ -61,3 +62,21 @@ def tree_digest(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def test_use_threads_caps_both_stages() -> None:
+    from types import SimpleNamespace
+
+    from hiergen.model import HiergenModel
+
+    calls: list[int | None] = []
+    stub = SimpleNamespace(set_threads=calls.append)
+    model = HiergenModel.__new__(HiergenModel)
+    model.generator = stub
+    model.use_threads(1)
+    assert model.threads == 1 and calls == [1]
+    model.generator = SimpleNamespace()  # no set_threads: only Stage 2 is capped
+    model.use_threads(None)
+    assert model.threads is None and calls == [1]
+    with pytest.raises(ValueError, match="threads"):
+        model.use_threads(0)

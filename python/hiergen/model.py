@@ -147,7 +147,8 @@ class HiergenModel:
         self.zero_weight = zero_weight
         self.directory = directory
         self.content_hash = content_hash
-        #: Threads used by the Stage-2 sampler (``None``: the sampler's default).
+        #: Threads used by the Stage-2 sampler (``None``: the sampler's default); see
+        #: :meth:`use_threads` to cap Stage 1 as well.
         self.threads: int | None = None
         self._index: Any = None
         self._context_index: Any = None
@@ -195,6 +196,18 @@ class HiergenModel:
 
             self._context_index = context_index(self.index, self.context)
         return self._context_index
+
+    def use_threads(self, threads: int | None) -> None:
+        """Cap the CPU threads of both stages (``None``: each stage's default), e.g. one per
+        worker process when several run on one machine. Stage 1 is capped through the
+        generator's optional ``set_threads(n)`` (generators that sample in parallel define
+        it; the patients drawn never depend on it)."""
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads: must be >= 1 or None, got {threads!r}")
+        self.threads = threads
+        set_threads = getattr(self.generator, "set_threads", None)
+        if callable(set_threads):
+            set_threads(threads)
 
     def draw_codes(self, patients: Any, *, seed: int) -> npt.NDArray[np.int32]:
         """Stage 2: one code id per category of ``patients`` (a ``CategoryPatients``); with

@@ -69,7 +69,7 @@ class ShardRunner:
         self.config = config
         self.model = model if model is not None else HiergenModel.load(config.model_dir)
         if config.threads is not None:
-            self.model.threads = config.threads
+            self.model.use_threads(config.threads)
         self.writer = make_writer(
             config.writer, Path(config.out_dir), model=self.model, **dict(config.writer_options)
         )

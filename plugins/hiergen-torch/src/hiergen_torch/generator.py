@@ -117,6 +117,13 @@ class TorchGenerator:
         self.summary: dict[str, Any] = {}
         self.history: list[dict[str, float]] = []
 
+    def set_threads(self, threads: int | None) -> None:
+        """Sampling worker threads (``None``: one per CPU core on CPU); hiergen calls this
+        with 1 when several worker processes share the machine."""
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads: must be >= 1 or None, got {threads}")
+        self.workers = threads
+
     # --- networks -----------------------------------------------------------------------
     def _build_model(self, n_tokens: int, max_len: int) -> TransformerLM | LSTMLM:
         raise NotImplementedError
