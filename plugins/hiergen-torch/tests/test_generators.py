@@ -200,3 +200,17 @@ def test_time_budget_and_log_likelihood(cohort: Cohort, hierarchy: Hierarchy) ->
     assert gen.n_unknown_rows(cohort) == 0
     with pytest.raises(ValueError, match="max_seconds"):
         LSTMGenerator(progress=False, max_seconds=-1.0).fit(cohort, hierarchy)
+
+
+def test_version_1_checkpoints_load_for_the_transformer_only(fitted, tmp_path: Path) -> None:
+    # Version 2 changed the LSTM's layers; a version-1 transformer checkpoint still reads.
+    fitted.save(tmp_path)
+    header_path = tmp_path / "config.json"
+    header = json.loads(header_path.read_text())
+    header["config"]["model_version"] = 1
+    header_path.write_text(json.dumps(header))
+    if fitted.name == "transformer":
+        assert type(fitted).load(tmp_path, progress=False).name == "transformer"
+    else:
+        with pytest.raises(ModelError, match="retrain"):
+            type(fitted).load(tmp_path, progress=False)

@@ -37,8 +37,9 @@ from hiergen_torch.sampling import check_sampling_options
 
 log = logging.getLogger(__name__)
 
-#: Version of the model layout stored in the checkpoint config (bumped on incompatible change).
-MODEL_VERSION = 1
+#: Version of the model layout stored in the checkpoint config (bumped on incompatible change;
+#: 2: the LSTM normalises its outputs before the output layer).
+MODEL_VERSION = 2
 
 
 @dataclass
@@ -76,6 +77,8 @@ class TorchGenerator:
     """Shared machinery of the torch generators; subclasses choose the network."""
 
     name: ClassVar[str] = ""
+    #: Checkpoint model_version values this class reads.
+    readable_versions: ClassVar[tuple[int, ...]] = (MODEL_VERSION,)
     #: Torch intra-op threads for training on CPU when ``threads`` is not given (None:
     #: torch's default).
     cpu_train_threads: ClassVar[int | None] = None
@@ -346,9 +349,10 @@ class TorchGenerator:
         ckpt = load_checkpoint(directory, kind=cls.name)
         cfg = ckpt.config
         where = f"{directory}/config.json"
-        if cfg.get("model_version") != MODEL_VERSION:
+        if cfg.get("model_version") not in cls.readable_versions:
             raise ModelError(f"{where}: model_version {cfg.get('model_version')!r} is not "
-                             f"supported (this hiergen-torch reads {MODEL_VERSION})")
+                             f"supported (this hiergen-torch reads {cls.readable_versions} "
+                             f"for {cls.name}; retrain the model)")
         try:
             options = {k: v for k, v in cfg["hyper_parameters"].items() if k != "extra"}
             gen = cls(device=device, progress=progress, threads=threads, workers=workers,
@@ -375,6 +379,7 @@ class TransformerGenerator(TorchGenerator):
     """Causal transformer over category tokens, conditioned by a demographic prefix."""
 
     name: ClassVar[str] = "transformer"
+    readable_versions: ClassVar[tuple[int, ...]] = (1, 2)  # version 2 changed the LSTM only
 
     def _build_model(self, n_tokens: int, max_len: int) -> TransformerLM | LSTMLM:
         c = self.config

@@ -135,11 +135,16 @@ class LSTMLM(nn.Module):
         self.lstm = nn.LSTM(d_model, d_model, n_layers, batch_first=True,
                             dropout=dropout if n_layers > 1 else 0.0)
         self.dropout = dropout
+        # The LSTM's outputs are squashed into [-1, 1]: normalised before the tied output
+        # layer, the logits get the range a peaked distribution needs (without it, the model
+        # learnt so slowly that after minutes it still ignored sex and age).
+        self.ln_f = nn.LayerNorm(d_model)
         self.out_bias = nn.Parameter(torch.zeros(n_tokens))
         nn.init.normal_(self.tok.weight, std=0.02)
 
     def head(self, x: Tensor) -> Tensor:
-        return F.linear(F.dropout(x, self.dropout, self.training), self.tok.weight, self.out_bias)
+        x = F.dropout(self.ln_f(x), self.dropout, self.training)
+        return F.linear(x, self.tok.weight, self.out_bias)
 
     def features(self, sex: Tensor, age: Tensor, inputs: Tensor) -> Tensor:
         """Hidden states ``(B, T + 1, d_model)`` before :meth:`head`."""
