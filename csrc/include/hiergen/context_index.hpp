@@ -404,10 +404,11 @@ class ContextIndex {
     std::uint32_t* best = nullptr;  ///< best table per probe entry
     std::uint16_t best_at = 0;      ///< where `best` starts in LaneSet::best
     bool from_context = false;
-    alignas(16) std::int32_t drawn[kLaneMax];
-    std::uint32_t pos[kLaneMax];
-    std::uint32_t probe_at[kLaneMax + 1];
-    std::uint32_t probe_key[2 * kLaneMax];  ///< read kLaneMax at a time from any q0
+    // Zeroed once: the fixed-width loops read past a visit's entries (results unused).
+    alignas(16) std::int32_t drawn[kLaneMax] = {};
+    std::uint32_t pos[kLaneMax] = {};
+    std::uint32_t probe_at[kLaneMax + 1] = {};
+    std::uint32_t probe_key[2 * kLaneMax] = {};  ///< read kLaneMax at a time from any q0
   };
 
   /// The lanes of one thread and the lookups of one round, gathered so that one loop (one
