@@ -435,18 +435,14 @@ class MarkovGenerator:
         none = np.int32(self.n_categories)
         used = used_features(self.context)
         values: dict[str, npt.NDArray[Any]] = {"stratum": np.repeat(vstrata, lengths)}
-        if "prev1" in used or "pprev1" in used:
-            prev1 = np.full(cats.size, none, dtype=np.int32)
-            prev1[1:] = cats[:-1]
-            prev1[pos < 1] = none
-            values["prev1"] = prev1
-            values["pprev1"] = self._parent[prev1]
-        if "prev2" in used or "pprev2" in used:
-            prev2 = np.full(cats.size, none, dtype=np.int32)
-            prev2[2:] = cats[:-2]
-            prev2[pos < 2] = none
-            values["prev2"] = prev2
-            values["pprev2"] = self._parent[prev2]
+        for lag in (1, 2):
+            name = f"prev{lag}"
+            if name in used or f"p{name}" in used:
+                prev = np.full(cats.size, none, dtype=np.int32)
+                prev[lag:] = cats[:-lag]
+                prev[pos < lag] = none
+                values[name] = prev
+                values[f"p{name}"] = self._parent[prev]
         if "first" in used or "pfirst" in used:
             first = cats[np.minimum(starts, max(cats.size - 1, 0))].astype(np.int32)
             first[pos < 1] = none
