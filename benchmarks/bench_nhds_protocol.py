@@ -123,7 +123,6 @@ SHIPPED = "shipped"
 
 
 def fit_shipped(train: Cohort, seed: int = 0) -> Any:
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from bench_generators import DEFAULT_MODEL_PARAMS, OWN_CODE_MIN_VISITS
 
     from hiergen.train import train as train_model

@@ -18,36 +18,59 @@ import torch
 from hiergen.generators.sequences import END, N_SPECIAL, PAD, VISIT_END
 
 
+class VisitState:
+    """Where each of ``n`` sequences stands against the constraints: its last token, how
+    often that token repeats at the end, the categories of its current visit and the visits
+    it has closed. The compiled decoding loop and :func:`allowed_tokens` both step it, so
+    generation and training apply one set of rules."""
+
+    def __init__(self, n: int) -> None:
+        self.last = np.full(n, VISIT_END, dtype=np.int64)
+        self.rep = np.zeros(n, dtype=np.int64)
+        self.vlen = np.zeros(n, dtype=np.int64)
+        self.nvis = np.zeros(n, dtype=np.int64)
+
+    def allowed(
+        self, caps: npt.NDArray[np.int64], *, max_codes: int, max_visits: int, n_tokens: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """The lowest allowed category token per row (``n_tokens``: none), and whether
+        ``VISIT_END`` and whether ``END`` are excluded."""
+        at_start = self.last < N_SPECIAL
+        lower = np.where(at_start, N_SPECIAL, self.last + (self.rep >= caps[self.last]))
+        lower[self.vlen >= max_codes] = n_tokens
+        return lower, at_start | (self.nvis + 1 >= max_visits), at_start
+
+    def advance(self, tok: npt.NDArray[np.int64]) -> None:
+        """Append token ``tok[i]`` to row ``i``."""
+        self.rep = np.where(tok == self.last, self.rep + 1, 1)
+        self.vlen = np.where(tok < N_SPECIAL, 0, self.vlen + 1)
+        self.nvis = self.nvis + (tok == VISIT_END)
+        self.last = tok
+
+    def take(self, rows: npt.NDArray[np.integer]) -> None:
+        """Keep only ``rows`` (in that order)."""
+        self.last, self.rep, self.vlen, self.nvis = (
+            a[rows] for a in (self.last, self.rep, self.vlen, self.nvis))
+
+
 def allowed_tokens(
     tokens: npt.NDArray[np.integer], caps: npt.NDArray[np.integer], *, max_codes: int,
     max_visits: int, n_tokens: int,
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """For every position ``t`` of the padded sequences ``tokens`` ``(P, T)``, what the
     decoder allows as token ``t`` given tokens ``0 .. t-1``: the lowest allowed category
-    token (``n_tokens``: none), whether ``VISIT_END`` and whether ``END`` are excluded.
-    The same rules as the decoder's, so a model trained under them is sampled exactly."""
+    token (``n_tokens``: none), whether ``VISIT_END`` and whether ``END`` are excluded."""
     tok = np.asarray(tokens, dtype=np.int64)
     n, width = tok.shape
     caps64 = np.asarray(caps, dtype=np.int64)
     lower = np.empty((n, width), dtype=np.int32)
     no_visit_end = np.empty((n, width), dtype=bool)
     no_end = np.empty((n, width), dtype=bool)
-    last = np.full(n, VISIT_END, dtype=np.int64)
-    rep = np.zeros(n, dtype=np.int64)
-    vlen = np.zeros(n, dtype=np.int64)
-    nvis = np.zeros(n, dtype=np.int64)
+    state = VisitState(n)
     for t in range(width):
-        at_start = last < N_SPECIAL
-        low = np.where(at_start, N_SPECIAL, last + (rep >= caps64[last]))
-        low[vlen >= max_codes] = n_tokens
-        lower[:, t] = low
-        no_visit_end[:, t] = at_start | (nvis + 1 >= max_visits)
-        no_end[:, t] = at_start
-        cur = tok[:, t]
-        rep = np.where(cur == last, rep + 1, 1)
-        vlen = np.where(cur < N_SPECIAL, 0, vlen + 1)
-        nvis += cur == VISIT_END
-        last = cur
+        lower[:, t], no_visit_end[:, t], no_end[:, t] = state.allowed(
+            caps64, max_codes=max_codes, max_visits=max_visits, n_tokens=n_tokens)
+        state.advance(tok[:, t])
     return lower, no_visit_end, no_end
 
 

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from hiergen.generators.sequences import END, N_SPECIAL, PAD, VISIT_END
 from hiergen.sampling import sample_logits as compiled_sample_logits
+from hiergen_torch.constraints import VisitState
 from hiergen_torch.models import IncrementalDecoder, make_decoder
 from hiergen_torch.sampling import sample_logits
 
@@ -144,10 +145,7 @@ def _generate_compiled(
     n = sex.shape[0]
     out = np.full((n, max_len), PAD, dtype=np.int32)
     rows = np.arange(n)
-    last = np.full(n, VISIT_END, dtype=np.int64)
-    rep = np.zeros(n, dtype=np.int64)
-    vlen = np.zeros_like(rep)
-    nvis = np.zeros_like(rep)
+    state = VisitState(n)
     alive = np.ones(n, dtype=bool)
     all_alive = True
     neg_inf = np.float32(-np.inf)
@@ -158,12 +156,11 @@ def _generate_compiled(
             tok = np.full(rows.shape[0], END, dtype=np.int32)
         else:
             x = logits.cpu().numpy()
-            at_start = last < N_SPECIAL
-            lower = np.where(at_start, N_SPECIAL, last + (rep >= caps[last]))
-            lower[vlen >= max_codes] = n_tokens
+            lower, no_visit_end, no_end = state.allowed(
+                caps, max_codes=max_codes, max_visits=max_visits, n_tokens=n_tokens)
             x[:, PAD] = neg_inf
-            x[at_start | (nvis + 1 >= max_visits), VISIT_END] = neg_inf
-            x[at_start, END] = neg_inf
+            x[no_visit_end, VISIT_END] = neg_inf
+            x[no_end, END] = neg_inf
             tok = compiled_sample_logits(
                 x, seed=seed, step=t, streams=streams, floors=lower, floor_start=N_SPECIAL,
                 temperature=temperature, top_k=top_k, top_p=top_p, threads=1)
@@ -174,10 +171,7 @@ def _generate_compiled(
             tok[~alive] = END
             out[rows[alive], t] = tok[alive]
         tok64 = tok.astype(np.int64)
-        rep = np.where(tok64 == last, rep + 1, 1)
-        vlen = np.where(tok64 < N_SPECIAL, 0, vlen + 1)
-        nvis += tok64 == VISIT_END
-        last = tok64
+        state.advance(tok64)
         alive &= tok64 != END
         n_alive = int(np.count_nonzero(alive))
         if n_alive == 0:
@@ -185,8 +179,8 @@ def _generate_compiled(
         all_alive = n_alive == alive.shape[0]
         if n_alive <= COMPACT_AT * alive.shape[0]:
             keep = np.flatnonzero(alive)
-            rows, last, rep, vlen, nvis, streams, tok64 = (
-                a[keep] for a in (rows, last, rep, vlen, nvis, streams, tok64))
+            rows, streams, tok64 = (a[keep] for a in (rows, streams, tok64))
+            state.take(keep)
             alive = np.ones(n_alive, dtype=bool)
             all_alive = True
             decoder.keep(torch.from_numpy(keep).to(logits.device))
