@@ -32,7 +32,7 @@ class ContextLookup {
       if (bits > 31) throw std::length_error("context tables: too many to index");
       shift_ = 32u - bits;
       multiplier_ = kMultipliers[attempt % kNumMultipliers] | 1u;
-      if (build(keys, std::size_t{1} << bits)) return;
+      if (build(keys, bits)) return;
     }
   }
 
@@ -71,10 +71,11 @@ class ContextLookup {
             static_cast<std::uint32_t>(x) >> shift_};
   }
 
-  /// Cuckoo insertion of every key into `n` slots; false when a key cannot be placed.
-  bool build(const std::vector<std::uint32_t>& keys, std::size_t n) {
-    slots_.assign(n, Slot{0, kNone});
-    const std::size_t max_kicks = 64 + 4 * static_cast<std::size_t>(shift_ < 32 ? 32 - shift_ : 0);
+  /// Cuckoo insertion of every key into 2^bits slots; false when a key cannot be placed
+  /// within a few evictions per bit of table size (then the caller retries another hash).
+  bool build(const std::vector<std::uint32_t>& keys, std::uint32_t bits) {
+    slots_.assign(std::size_t{1} << bits, Slot{0, kNone});
+    const std::size_t max_kicks = 64 + 4 * std::size_t{bits};
     for (std::size_t i = 0; i < keys.size(); ++i) {
       Slot moving{keys[i], static_cast<std::uint32_t>(i)};
       std::uint32_t at = homes(moving.key).first;
