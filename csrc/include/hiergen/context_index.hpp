@@ -7,8 +7,8 @@
 //
 // Lookups go through one open-addressing hash table ((category, context code) -> table
 // index). They are made eagerly: as soon as a code is drawn, it is looked up as a context of
-// every later draw of the visit whose category has tables, so the lookups of a visit are
-// independent loads. Codes stay distinct within a visit (rejection, then an exact draw among
+// every later draw of the visit, so the lookups of a visit are independent loads. Visits of
+// the same length are drawn in groups, one draw of every visit at a time (draw_batched). Codes stay distinct within a visit (rejection, then an exact draw among
 // the codes left, as CategoryIndex::sample_visits does); visit v uses the counter sub-stream
 // (seed, v), so the output depends only on the inputs and the seed, never on the thread
 // count. Pure C++17, no Python headers.
@@ -44,8 +44,9 @@ class ContextIndex {
       : base_(std::move(base)) {
     const std::size_t n_cat = base_->n_categories(), n_codes = base_->n_codes();
     const auto& offsets = base_->offsets();
-    if (n_cat * n_codes >= 0xFFFFFFFFull)
-      fail("context tables: n_categories x n_codes must be below 2^32");
+    if ((n_cat + 1) * n_codes >= 0xFFFFFFFFull)
+      fail("context tables: (n_categories + 1) x n_codes must be below 2^32");
+    no_key_ = static_cast<std::uint32_t>(n_cat * n_codes + 1);
     rank_.assign(rank, rank + n_cat);
     small_ranks_ = std::all_of(rank_.begin(), rank_.end(),
                                [](std::int32_t r) { return r >= 0 && r < (1 << 23); });
@@ -175,8 +176,8 @@ class ContextIndex {
     std::vector<std::size_t> bad_visit(n_threads, kOk), bad_element(n_threads, 0);
     auto run = [&](auto stratum_at) {
       run_threads(n_threads, [&](unsigned tid) {
-        draw_interleaved(cats, visit_offsets, queue, stratum_at, rng, out, exhausted,
-                         bad_visit[tid], bad_element[tid]);
+        draw_batched(cats, visit_offsets, queue, stratum_at, rng, out, exhausted,
+                     bad_visit[tid], bad_element[tid]);
       });
     };
     strata.dispatch<std::size_t>(run);
@@ -253,7 +254,7 @@ class ContextIndex {
     return {AliasTableSet::draw(t, entries, vs(r.k)), r.k + 1};
   }
 
-  /// A visit drawn on the one-visit path (visits longer than kLaneMax), with the thread's
+  /// A visit drawn on the one-visit path (visits longer than kGroupMaxLen), with the thread's
   /// scratch space.
   struct Lane {
     explicit Lane(std::size_t n_codes) : sc(n_codes) {}
@@ -386,201 +387,233 @@ class ContextIndex {
     return kOk;
   }
 
-  /// Visits one thread draws side by side, and the longest visit drawn that way (longer ones
-  /// take the one-visit path, which gives the same codes).
-  static constexpr std::size_t kLanes = 16;
-  static constexpr std::size_t kLaneMax = 32;
+  /// The longest visit drawn in groups (longer ones take the one-visit path, which gives the
+  /// same codes).
+  static constexpr std::size_t kGroupMaxLen = 32;
 
-  /// A visit in flight on the interleaved path: its plan (plan_visit) and the codes drawn so
-  /// far in draw order (-1 beyond), the table and random bits of the draw under way. The
-  /// best context table found so far per probe entry lives in the thread's LaneSet.
-  struct BatchLane {
-    std::size_t v = 0, b = 0;
-    std::uint32_t len = 0, i = 0, q0 = 0, n_probe = 0;
-    std::uint64_t k = 0, bits = 0;
-    CounterStream vs{0};
-    const TableRef* row = nullptr;  ///< the stratum's base tables
-    const TableRef* ref = nullptr;  ///< the table of draw i
-    std::uint32_t* best = nullptr;  ///< best table per probe entry
-    std::uint16_t best_at = 0;      ///< where `best` starts in LaneSet::best
-    bool from_context = false;
-    // Zeroed once: the fixed-width loops read past a visit's entries (results unused).
-    alignas(16) std::int32_t drawn[kLaneMax] = {};
-    std::uint32_t pos[kLaneMax] = {};
-    std::uint32_t probe_at[kLaneMax + 1] = {};
-    std::uint32_t probe_key[2 * kLaneMax] = {};  ///< read kLaneMax at a time from any q0
-  };
-
-  /// The lanes of one thread and the lookups of one round, gathered so that one loop (one
-  /// mispredicted exit per round, not per code) asks for them and one resolves them.
-  struct LaneSet {
-    std::vector<BatchLane> lanes = std::vector<BatchLane>(kLanes);
-    std::vector<std::uint32_t> best = std::vector<std::uint32_t>(kLanes * kLaneMax);
-    std::vector<std::uint32_t> key = std::vector<std::uint32_t>((kLanes + 1) * kLaneMax);
-    std::vector<std::uint16_t> dst = std::vector<std::uint16_t>((kLanes + 1) * kLaneMax);
-    LaneSet() {
-      for (std::size_t l = 0; l < kLanes; ++l) {
-        lanes[l].best = best.data() + l * kLaneMax;
-        lanes[l].best_at = static_cast<std::uint16_t>(l * kLaneMax);
-      }
+  /// Keys (rank << 8 | position) of the first n elements of a visit, padded to W with keys
+  /// above every real one; pos[r] = the element of rank r, by counting the smaller keys:
+  /// no branch depends on the data, and W is a fixed trip count.
+  template <std::size_t W>
+  static void order_by_count(const std::int32_t* __restrict key, std::size_t n,
+                             std::uint32_t* __restrict pos) noexcept {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint32_t smaller = 0;
+      for (std::size_t j = 0; j < W; ++j) smaller += key[j] < key[i];
+      pos[smaller] = static_cast<std::uint32_t>(i);
     }
-  };
-
-  /// Pick the table of lane `ln`'s next draw and ask for its TableRef.
-  template <class Cat>
-  void aim(BatchLane& ln, const Cat* __restrict cats) const noexcept {
-    const bool probed = ln.probe_at[ln.q0] == ln.i;
-    const std::uint32_t best = probed ? ln.best[ln.q0] : ContextLookup::kNone;
-    ln.q0 += probed;
-    ln.from_context = best != ContextLookup::kNone;
-    const TableRef* ctx = ctx_refs_.data() + (ln.from_context ? best : 0u);
-    const TableRef* own = ln.row + static_cast<std::size_t>(cats[ln.b + ln.pos[ln.i]]);
-    ln.ref = ln.from_context ? ctx : own;
-    prefetch_read(ln.ref);
   }
 
-  /// The context-aware draws of one thread. Visits are taken from `queue` chunk by chunk and
-  /// drawn kLanes at a time, one code per visit per round, each round in stages (random bits
-  /// and the alias entry they pick; the draw; the lookups of the new codes; the next tables)
-  /// with the memory of the next stage requested ahead, so that the cache misses of different
-  /// visits overlap; loops have fixed trip counts where they can, so that few branches
-  /// mispredict. A visit's codes depend only on its own stream, so this gives exactly the
-  /// one-visit path's output. On an exhausted category (kError) the thread stops taking
-  /// visits, finishes those in flight, and reports the first failing visit it saw.
+  /// Visits of one length drawn together (see draw_batched).
+  static constexpr std::size_t kGroup = 128;
+
+  /// A group's state: element arrays indexed [draw * kGroup + visit], visit arrays [visit].
+  struct Group {
+    std::vector<std::uint32_t> cat = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
+    std::vector<std::uint32_t> at = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);  ///< in out
+    std::vector<std::uint32_t> key = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
+    std::vector<std::uint32_t> best = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
+    std::vector<std::int32_t> code = std::vector<std::int32_t>(kGroupMaxLen * kGroup);
+    std::vector<std::size_t> visit = std::vector<std::size_t>(kGroup);
+    std::vector<CounterStream> vs = std::vector<CounterStream>(kGroup, CounterStream{0});
+    std::vector<std::uint64_t> k = std::vector<std::uint64_t>(kGroup);
+    std::vector<std::uint64_t> bits = std::vector<std::uint64_t>(kGroup);
+    std::vector<const TableRef*> row = std::vector<const TableRef*>(kGroup);
+    std::vector<const TableRef*> ref = std::vector<const TableRef*>(kGroup);
+    std::vector<std::uint32_t> repeats = std::vector<std::uint32_t>(kGroup);
+  };
+
+  /// Plan visit v (length len, 1..kGroupMaxLen) as member g of the group: draw order (rank, then
+  /// position), lookup keys (a key that matches no table where the category has none),
+  /// which draws repeat a category, the stream.
+  template <class Cat>
+  void plan_member(Group& gr, std::size_t g, const Cat* __restrict cats, std::size_t b,
+                   std::size_t len, Scratch& sc) const {
+    std::uint32_t pos[kGroupMaxLen];
+    const std::int32_t* rank = rank_.data();
+    if (small_ranks_) {
+      alignas(16) std::int32_t key[kGroupMaxLen];
+      for (std::size_t i = 0; i < kGroupMaxLen; ++i) key[i] = std::numeric_limits<std::int32_t>::max();
+      for (std::size_t i = 0; i < len; ++i)
+        key[i] = (rank[static_cast<std::size_t>(cats[b + i])] << 8) | static_cast<std::int32_t>(i);
+      if (len <= 8)
+        order_by_count<8>(key, len, pos);
+      else if (len <= 16)
+        order_by_count<16>(key, len, pos);
+      else
+        order_by_count<kGroupMaxLen>(key, len, pos);
+    } else {
+      sc.reserve(len);
+      std::uint64_t* sort_key = sc.sort_key.data();
+      for (std::size_t i = 0; i < len; ++i)
+        sort_key[i] = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(
+                           rank[static_cast<std::size_t>(cats[b + i])]))
+                       << 32) |
+                      i;
+      std::sort(sort_key, sort_key + len);
+      for (std::size_t i = 0; i < len; ++i) pos[i] = static_cast<std::uint32_t>(sort_key[i]);
+    }
+    const auto n_codes = static_cast<std::uint32_t>(base_->n_codes());
+    const std::uint8_t* has_context = has_context_.data();
+    std::uint32_t repeats = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+      const auto c = static_cast<std::uint32_t>(cats[b + pos[i]]);
+      const std::size_t e = i * kGroup + g;
+      gr.cat[e] = c;
+      gr.at[e] = static_cast<std::uint32_t>(b + pos[i]);
+      gr.key[e] = has_context[c] ? c * n_codes + 1u : no_key_;
+      gr.best[e] = ContextLookup::kNone;
+      bool seen = false;
+      for (std::size_t j = 0; j < i; ++j) seen |= gr.cat[j * kGroup + g] == c;
+      repeats |= static_cast<std::uint32_t>(seen) << i;
+    }
+    gr.repeats[g] = repeats;
+  }
+
+  /// The context-aware draws of one thread. Visits are taken from `queue` chunk by chunk,
+  /// grouped by length, and drawn up to kGroup at a time: draw i of every visit of the group,
+  /// then draw i + 1, each in stages (the table; random bits and the alias entry they pick;
+  /// the draw; the lookups of the new codes as contexts of the later draws) with the memory
+  /// of the next stage requested ahead. Every stage is a loop of fixed trip count over
+  /// independent visits, so that cache misses overlap and few branches mispredict. A visit's
+  /// codes depend only on its own stream, so this gives exactly the one-visit path's output.
+  /// On an exhausted category (kError) the thread stops taking visits and reports the first
+  /// failing visit it saw.
   template <class Cat, class StratumAt>
-  void draw_interleaved(const Cat* __restrict cats, const std::int64_t* vo, ChunkQueue& queue,
-                        StratumAt stratum_at, const CounterStream& rng,
-                        std::int32_t* __restrict out, ExhaustedPolicy exhausted,
-                        std::size_t& bad_visit, std::size_t& bad_element) const {
+  void draw_batched(const Cat* __restrict cats, const std::int64_t* vo, ChunkQueue& queue,
+                    StratumAt stratum_at, const CounterStream& rng,
+                    std::int32_t* __restrict out, ExhaustedPolicy exhausted,
+                    std::size_t& bad_visit, std::size_t& bad_element) const {
     Lane serial(base_->n_codes());  // long visits, slow-path marks, sort scratch
-    LaneSet set;
-    std::vector<BatchLane>& lanes = set.lanes;
-    std::uint32_t* __restrict best_all = set.best.data();
-    std::uint32_t* __restrict pend_key = set.key.data();
-    std::uint16_t* __restrict pend_dst = set.dst.data();
-    std::size_t slot[kLanes];  // lanes in flight: lanes[slot[0 .. n_slots)]
-    std::size_t n_slots = 0;
-    std::size_t vb = 0, ve = 0;
-    bool feeding = true;
+    Group gr;
+    std::vector<std::size_t> by_len, len_start(kGroupMaxLen + 2), fill(kGroupMaxLen + 1);
     const AliasEntry* entries = tables_.entries();
     const TableRef* tables = tables_.tables();
+    const TableRef* ctx = ctx_refs_.data();
     const std::size_t n_cat = base_->n_categories();
+    bool failed = false;
     auto report = [&](std::size_t v, std::size_t element) {
       if (v < bad_visit) {
         bad_visit = v;
         bad_element = element;
       }
-      feeding = false;
+      failed = true;
       queue.stop();
     };
-    // Set lane `ln` up with the next short visit (drawing long ones on the spot); false when
-    // no visit is left.
-    auto refill = [&](BatchLane& ln) -> bool {
-      while (feeding) {
-        if (vb == ve && !queue.pop(vb, ve)) {
-          feeding = false;
-          break;
-        }
-        const std::size_t v = vb++;
-        const auto b = static_cast<std::size_t>(vo[v]);
-        const auto len = static_cast<std::size_t>(vo[v + 1]) - b;
-        if (len == 0) continue;
-        if (len > kLaneMax) {
-          begin_visit(serial, cats, vo, v, stratum_at(v), rng);
-          while (serial.i < serial.len) {
-            const std::size_t bad = step(serial, cats, out, exhausted);
-            if (bad != kOk) [[unlikely]] {
-              report(v, bad);
-              break;
-            }
-          }
-          continue;
-        }
-        ln.v = v;
-        ln.b = b;
-        ln.len = static_cast<std::uint32_t>(len);
-        ln.i = 0;
-        ln.q0 = 0;
-        ln.k = 0;
-        ln.n_probe = plan_visit(cats, b, len, serial.sc, ln.pos, ln.probe_at, ln.probe_key,
-                                ln.best);
-        for (std::size_t j = 0; j < kLaneMax; ++j) ln.drawn[j] = -1;
-        ln.vs = rng.substream(v);
-        ln.row = tables + stratum_at(v) * n_cat;
-        aim(ln, cats);
-        return true;
+    std::size_t vb, ve;
+    while (!failed && queue.pop(vb, ve)) {
+      // Visits of the chunk by length (long ones drawn on the spot).
+      std::fill(len_start.begin(), len_start.end(), 0);
+      for (std::size_t v = vb; v < ve; ++v) {
+        const auto len = static_cast<std::size_t>(vo[v + 1] - vo[v]);
+        ++len_start[(len <= kGroupMaxLen ? len : 0) + 1];
       }
-      return false;
-    };
-    for (std::size_t l = 0; l < kLanes; ++l)
-      if (refill(lanes[l])) slot[n_slots++] = l;
-    while (n_slots > 0) {
+      for (std::size_t l = 1; l < len_start.size(); ++l) len_start[l] += len_start[l - 1];
+      by_len.resize(ve - vb);
+      std::copy(len_start.begin(), len_start.end() - 1, fill.begin());
+      for (std::size_t v = vb; v < ve; ++v) {
+        const auto len = static_cast<std::size_t>(vo[v + 1] - vo[v]);
+        by_len[fill[len <= kGroupMaxLen ? len : 0]++] = v;
+      }
+      for (std::size_t x = len_start[0]; x < len_start[1] && !failed; ++x) {
+        const std::size_t v = by_len[x];
+        if (vo[v + 1] == vo[v]) continue;
+        begin_visit(serial, cats, vo, v, stratum_at(v), rng);
+        while (serial.i < serial.len) {
+          const std::size_t bad = step(serial, cats, out, exhausted);
+          if (bad != kOk) [[unlikely]] {
+            report(v, bad);
+            break;
+          }
+        }
+      }
+      for (std::size_t len = 1; len <= kGroupMaxLen && !failed; ++len)
+        for (std::size_t x0 = len_start[len]; x0 < len_start[len + 1]; x0 += kGroup) {
+          const std::size_t m = std::min(kGroup, len_start[len + 1] - x0);
+          for (std::size_t g = 0; g < m; ++g) {
+            const std::size_t v = by_len[x0 + g];
+            gr.visit[g] = v;
+            gr.vs[g] = rng.substream(v);
+            gr.k[g] = 0;
+            gr.row[g] = tables + stratum_at(v) * n_cat;
+            plan_member(gr, g, cats, static_cast<std::size_t>(vo[v]), len, serial.sc);
+          }
+          draw_group(gr, m, len, entries, ctx, out, exhausted, serial.sc, report);
+        }
+    }
+  }
+
+  /// Draw the m visits (each of `len` codes) of a planned group.
+  template <class Report>
+  void draw_group(Group& gr, std::size_t m, std::size_t len, const AliasEntry* entries,
+                  const TableRef* ctx, std::int32_t* __restrict out, ExhaustedPolicy exhausted,
+                  Scratch& sc, Report& report) const {
+    for (std::size_t i = 0; i < len; ++i) {
+      const std::size_t e0 = i * kGroup;
+      // The table of draw i.
+      for (std::size_t g = 0; g < m; ++g) {
+        const std::uint32_t best = gr.best[e0 + g];
+        const TableRef* own = gr.row[g] + gr.cat[e0 + g];
+        const TableRef* from = ctx + (best != ContextLookup::kNone ? best : 0u);
+        gr.ref[g] = best != ContextLookup::kNone ? from : own;
+        prefetch_read(gr.ref[g]);
+      }
       // Random bits, and the alias entry they pick.
-      for (std::size_t s = 0; s < n_slots; ++s) {
-        BatchLane& ln = lanes[slot[s]];
-        ln.bits = ln.vs(ln.k++);
-        const TableRef& t = *ln.ref;
-        prefetch_read(entries + t.start +
-                      bounded32(static_cast<std::uint32_t>(ln.bits >> 32), t.size));
+      for (std::size_t g = 0; g < m; ++g) {
+        const TableRef& t = *gr.ref[g];
+        const std::uint64_t bits = gr.vs[g](gr.k[g]++);
+        gr.bits[g] = bits;
+        prefetch_read(entries + t.start + bounded32(static_cast<std::uint32_t>(bits >> 32), t.size));
       }
-      // The draw, distinct within the visit; the lookups of the new code as a context of
-      // every later draw with context tables are queued (kLaneMax written, the real ones
-      // counted).
-      std::size_t n_pend = 0;
-      for (std::size_t s = 0; s < n_slots; ++s) {
-        BatchLane& ln = lanes[slot[s]];
-        const std::uint32_t i = ln.i;
-        std::int32_t code = AliasTableSet::draw(*ln.ref, entries, ln.bits);
-        int dup = 0;
-        for (std::size_t j = 0; j < kLaneMax; ++j) dup |= ln.drawn[j] == code;
-        if (dup) [[unlikely]] {
-          Scratch& sc = serial.sc;
-          next_stamp(sc);
-          for (std::uint32_t j = 0; j < i; ++j)
-            sc.mark[static_cast<std::size_t>(ln.drawn[j])] = sc.stamp;
-          const auto c = static_cast<std::size_t>(cats[ln.b + ln.pos[i]]);
-          const Redraw r = redraw(*ln.ref, ln.row[c], ln.from_context, sc.mark.get(), sc.stamp,
-                                  ln.vs, ln.k, exhausted);
-          if (r.code < 0) {
-            report(ln.v, ln.b + ln.pos[i]);
-            ln.i = ln.len - 1;  // abandon the visit: the next stage ends it
-            continue;
-          }
-          code = r.code;
-          ln.k = r.k;
-        }
-        ln.drawn[i] = code;
-        out[ln.b + ln.pos[i]] = code;
-        const auto ucode = static_cast<std::uint32_t>(code);
-        const std::uint32_t* __restrict pk = ln.probe_key + ln.q0;
-        std::uint32_t* __restrict kq = pend_key + n_pend;
-        std::uint16_t* __restrict dq = pend_dst + n_pend;
-        const auto d0 = static_cast<std::uint16_t>(ln.best_at + ln.q0);
-        for (std::size_t j = 0; j < kLaneMax; ++j) {
-          kq[j] = pk[j] + ucode;
-          dq[j] = static_cast<std::uint16_t>(d0 + j);
-        }
-        n_pend += ln.n_probe - ln.q0;
+      // The draw, distinct within the visit.
+      for (std::size_t g = 0; g < m; ++g) {
+        std::int32_t code = AliasTableSet::draw(*gr.ref[g], entries, gr.bits[g]);
+        if ((gr.repeats[g] >> i) & 1u) [[unlikely]]
+          code = redraw_repeat(gr, g, i, code, exhausted, sc, report);
+        gr.code[e0 + g] = code;
+        out[gr.at[e0 + g]] = code;
       }
-      for (std::size_t e = 0; e < n_pend; ++e) lookup_.prefetch(pend_key[e]);
-      for (std::size_t e = 0; e < n_pend; ++e) {
-        const std::uint32_t found = lookup_.find(pend_key[e]);
-        std::uint32_t& b = best_all[pend_dst[e]];
-        b = found < b ? found : b;
+      // The new codes as contexts of the later draws.
+      for (std::size_t j = i + 1; j < len; ++j) {
+        const std::size_t f0 = j * kGroup;
+        for (std::size_t g = 0; g < m; ++g)
+          lookup_.prefetch(gr.key[f0 + g] + static_cast<std::uint32_t>(gr.code[e0 + g]));
       }
-      // The next draw's table; finished visits make room for new ones.
-      for (std::size_t s = 0; s < n_slots;) {
-        BatchLane& ln = lanes[slot[s]];
-        if (++ln.i < ln.len) {
-          aim(ln, cats);
-          ++s;
-        } else if (refill(ln)) {
-          ++s;
-        } else {
-          slot[s] = slot[--n_slots];
+      for (std::size_t j = i + 1; j < len; ++j) {
+        const std::size_t f0 = j * kGroup;
+        for (std::size_t g = 0; g < m; ++g) {
+          const std::uint32_t found =
+              lookup_.find(gr.key[f0 + g] + static_cast<std::uint32_t>(gr.code[e0 + g]));
+          std::uint32_t& b = gr.best[f0 + g];
+          b = found < b ? found : b;
         }
       }
     }
+  }
+
+  /// Draw i of group member g repeats a category: if `code` was drawn already in the visit,
+  /// draw again (redraw()); on an exhausted category (kError) report it and return a code of
+  /// the category, so that the group goes on safely (the call fails anyway).
+  template <class Report>
+  std::int32_t redraw_repeat(Group& gr, std::size_t g, std::size_t i, std::int32_t code,
+                             ExhaustedPolicy exhausted, Scratch& sc, Report& report) const {
+    bool dup = false;
+    for (std::size_t j = 0; j < i; ++j) dup |= gr.code[j * kGroup + g] == code;
+    if (!dup) return code;
+    next_stamp(sc);
+    for (std::size_t j = 0; j < i; ++j)
+      sc.mark[static_cast<std::size_t>(gr.code[j * kGroup + g])] = sc.stamp;
+    const std::size_t e = i * kGroup + g;
+    const TableRef& own = gr.row[g][gr.cat[e]];
+    const bool from_context = gr.ref[g] != &own;
+    const Redraw r = redraw(*gr.ref[g], own, from_context, sc.mark.get(), sc.stamp, gr.vs[g],
+                            gr.k[g], exhausted);
+    if (r.code < 0) {
+      report(gr.visit[g], gr.at[e]);
+      return code;
+    }
+    gr.k[g] = r.k;
+    return r.code;
   }
 
   static void check_visits(const std::int64_t* vo, std::size_t n_visits, std::size_t n) {
@@ -601,6 +634,7 @@ class ContextIndex {
   std::vector<TableRef> ctx_refs_;         ///< context tables, preferred first per category
   std::vector<std::uint8_t> has_context_;  ///< per category: has context tables
   std::vector<std::int32_t> rank_;
+  std::uint32_t no_key_ = 0;  ///< lookup base of categories without tables: matches no key
   bool small_ranks_ = false;  ///< every rank in [0, 2^23): (rank << 8 | position) fits int32
   std::size_t n_tables_ = 0;
 };
