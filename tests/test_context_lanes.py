@@ -67,3 +67,26 @@ def test_exhausted_category_names_the_first_failing_visit(index_and_hierarchy: t
     codes = index.sample_visits(cats, vo, seed=1, exhausted="repeat")
     assert (codes[2 * 17 : 2 * 17 + 2] == hierarchy.code_id("401.9")).all()
     assert np.array_equal(hierarchy.code_category[codes], cats)
+
+
+def test_simd_lookups_give_the_scalar_output(index_and_hierarchy: tuple) -> None:
+    index, hierarchy = index_and_hierarchy
+    core = core_module()
+    lengths = [int(x) for x in np.random.default_rng(8).integers(1, 40, 700)]
+    cats, vo = random_visits(hierarchy, lengths, seed=9)
+    was = core.simd()
+    try:
+        core.simd(False)
+        assert core.simd() is False
+        scalar = index.sample_visits(cats, vo, seed=3, threads=2)
+        core.simd(True)  # stays off on a CPU without AVX2: the comparison still holds
+        vector = index.sample_visits(cats, vo, seed=3, threads=2)
+    finally:
+        core.simd(was)
+    assert np.array_equal(scalar, vector)
+    assert not np.array_equal(scalar, index.sample_visits(cats, vo, seed=3, context=False))
+
+
+def test_simd_switch_takes_a_bool_or_none() -> None:
+    with pytest.raises(TypeError, match="enabled: expected True, False or None"):
+        core_module().simd(1)

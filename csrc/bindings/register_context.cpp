@@ -43,6 +43,20 @@ py::array_t<std::int32_t, py::array::c_style | py::array::forcecast> int_vector(
 }  // namespace
 
 void register_context(py::module_& m) {
+  m.def(
+      "simd",
+      [](py::handle enabled) {
+        if (enabled.is_none()) return simd_enabled();
+        if (!py::isinstance<py::bool_>(enabled))
+          throw py::type_error("enabled: expected True, False or None, got " +
+                               std::string(py::str(py::type::of(enabled))));
+        return set_simd_enabled(enabled.cast<bool>());
+      },
+      "enabled"_a = py::none(), R"doc(
+Whether the compiled core uses its SIMD (AVX2) kernels. ``simd(False)`` turns them off and
+``simd(True)`` back on where the CPU supports them; the output is the same either way. Returns
+the state in force.
+)doc");
   py::class_<ContextIndex, std::shared_ptr<ContextIndex>>(m, "ContextIndex", py::module_local(), R"doc(
 Context-aware Stage-2 sampler: a CategoryIndex plus alias tables keyed by (category, context
 code). ``sample_visits`` draws a visit's categories in ``rank`` order; each uses the table of

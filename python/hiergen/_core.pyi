@@ -86,6 +86,7 @@ class ContextIndex:
         context: bool = True,
     ) -> npt.NDArray[np.int32]: ...
 
+def simd(enabled: bool | None = None) -> bool: ...
 def _bench_rng(
     out: npt.NDArray[np.uint32],
     seed: int,

@@ -406,6 +406,8 @@ class ContextIndex {
 
   /// Visits of one length drawn together (see draw_batched).
   static constexpr std::size_t kGroup = 128;
+  /// How many members ahead planning asks for a visit's categories.
+  static constexpr std::size_t kPlanAhead = 8;
 
   /// A group's state: element arrays indexed [draw * kGroup + visit], visit arrays [visit].
   struct Group {
@@ -531,6 +533,8 @@ class ContextIndex {
         for (std::size_t x0 = len_start[len]; x0 < len_start[len + 1]; x0 += kGroup) {
           const std::size_t m = std::min(kGroup, len_start[len + 1] - x0);
           for (std::size_t g = 0; g < m; ++g) {
+            // Grouping by length scatters the visits: ask for a later member's categories.
+            if (g + kPlanAhead < m) prefetch_read(cats + vo[by_len[x0 + g + kPlanAhead]]);
             const std::size_t v = by_len[x0 + g];
             gr.visit[g] = v;
             gr.vs[g] = rng.substream(v);
@@ -574,20 +578,9 @@ class ContextIndex {
         out[gr.at[e0 + g]] = code;
       }
       // The new codes as contexts of the later draws.
-      for (std::size_t j = i + 1; j < len; ++j) {
-        const std::size_t f0 = j * kGroup;
-        for (std::size_t g = 0; g < m; ++g)
-          lookup_.prefetch(gr.key[f0 + g] + static_cast<std::uint32_t>(gr.code[e0 + g]));
-      }
-      for (std::size_t j = i + 1; j < len; ++j) {
-        const std::size_t f0 = j * kGroup;
-        for (std::size_t g = 0; g < m; ++g) {
-          const std::uint32_t found =
-              lookup_.find(gr.key[f0 + g] + static_cast<std::uint32_t>(gr.code[e0 + g]));
-          std::uint32_t& b = gr.best[f0 + g];
-          b = found < b ? found : b;
-        }
-      }
+      for (std::size_t j = i + 1; j < len; ++j)
+        merge_lookups(lookup_, gr.key.data() + j * kGroup, gr.code.data() + e0,
+                      gr.best.data() + j * kGroup, m);
     }
   }
 
