@@ -405,7 +405,7 @@ class ContextIndex {
   }
 
   /// Visits of one length drawn together (see draw_batched).
-  static constexpr std::size_t kGroup = 128;
+  static constexpr std::size_t kGroup = 64;
   /// How many members ahead planning asks for a visit's categories.
   static constexpr std::size_t kPlanAhead = 8;
 
