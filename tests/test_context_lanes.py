@@ -90,3 +90,28 @@ def test_simd_lookups_give_the_scalar_output(index_and_hierarchy: tuple) -> None
 def test_simd_switch_takes_a_bool_or_none() -> None:
     with pytest.raises(TypeError, match="enabled: expected True, False or None"):
         core_module().simd(1)
+
+
+def test_tied_ranks_still_give_distinct_codes_for_a_repeated_category() -> None:
+    # All ranks equal: draw order is position order, so the two 250s of [250, 585, 250] are
+    # not adjacent in draw order, and the second must still avoid the first one's code.
+    hierarchy = Hierarchy.from_codes(VOCAB)
+    cohort = make_cohort(list(LINK_VISITS), VOCAB)
+    tables = build_context_tables(hierarchy, cohort, min_support=5, shrinkage=1.0)
+    core = core_module()
+    base = core.CategoryIndex(hierarchy.offsets, np.ones(hierarchy.n_codes))
+    tied = core.ContextIndex(
+        base,
+        tables.category,
+        tables.context,
+        tables.score,
+        tables.weights,
+        np.zeros(hierarchy.n_categories, dtype=np.int32),
+    )
+    c250, c585 = hierarchy.category_id("250"), hierarchy.category_id("585")
+    n_visits = 400
+    cats = np.tile(np.array([c250, c585, c250], dtype=np.int32), n_visits)
+    vo = np.arange(0, 3 * n_visits + 1, 3, dtype=np.int64)
+    codes = tied.sample_visits(cats, vo, seed=4, exhausted="error").reshape(n_visits, 3)
+    assert (codes[:, 0] != codes[:, 2]).all()
+    assert np.array_equal(hierarchy.code_category[codes[:, 0]], np.full(n_visits, c250))

@@ -48,6 +48,11 @@ class ContextIndex {
       fail("context tables: (n_categories + 1) x n_codes must be below 2^32");
     no_key_ = static_cast<std::uint32_t>(n_cat * n_codes + 1);
     rank_.assign(rank, rank + n_cat);
+    {
+      std::vector<std::int32_t> sorted(rank_);
+      std::sort(sorted.begin(), sorted.end());
+      distinct_ranks_ = std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+    }
     small_ranks_ = std::all_of(rank_.begin(), rank_.end(),
                                [](std::int32_t r) { return r >= 0 && r < (1 << 23); });
     // Where each table's weights start, in the given layout.
@@ -457,7 +462,7 @@ class ContextIndex {
     }
     const auto n_codes = static_cast<std::uint32_t>(base_->n_codes());
     const std::uint8_t* has_context = has_context_.data();
-    std::uint32_t repeats = 0;
+    std::uint32_t repeats = 0, prev = 0xFFFFFFFFu;
     for (std::size_t i = 0; i < len; ++i) {
       const auto c = static_cast<std::uint32_t>(cats[b + pos[i]]);
       const std::size_t e = i * kGroup + g;
@@ -465,9 +470,12 @@ class ContextIndex {
       gr.at[e] = static_cast<std::uint32_t>(b + pos[i]);
       gr.key[e] = has_context[c] ? c * n_codes + 1u : no_key_;
       gr.best[e] = ContextLookup::kNone;
-      bool seen = false;
-      for (std::size_t j = 0; j < i; ++j) seen |= gr.cat[j * kGroup + g] == c;
+      // With distinct ranks a category's draws are adjacent in draw order.
+      bool seen = c == prev;
+      if (!distinct_ranks_)
+        for (std::size_t j = 0; j < i; ++j) seen |= gr.cat[j * kGroup + g] == c;
       repeats |= static_cast<std::uint32_t>(seen) << i;
+      prev = c;
     }
     gr.repeats[g] = repeats;
   }
@@ -628,6 +636,7 @@ class ContextIndex {
   std::vector<std::uint8_t> has_context_;  ///< per category: has context tables
   std::vector<std::int32_t> rank_;
   std::uint32_t no_key_ = 0;  ///< lookup base of categories without tables: matches no key
+  bool distinct_ranks_ = false;  ///< no two categories share a rank
   bool small_ranks_ = false;  ///< every rank in [0, 2^23): (rank << 8 | position) fits int32
   std::size_t n_tables_ = 0;
 };
