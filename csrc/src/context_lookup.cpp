@@ -41,8 +41,10 @@ __attribute__((target("avx2"))) void merge_avx2(const ContextLookup& lookup,
     const __m256i h1 = _mm256_srl_epi32(_mm256_mullo_epi32(k, mul1), shift);
     const __m256i hit0 = _mm256_cmpeq_epi32(_mm256_i32gather_epi32(keys, h0, 4), k);
     const __m256i hit1 = _mm256_cmpeq_epi32(_mm256_i32gather_epi32(keys, h1, 4), k);
-    __m256i found = _mm256_mask_i32gather_epi32(none, indexes, h0, hit0, 4);
-    found = _mm256_mask_i32gather_epi32(found, indexes, h1, hit1, 4);
+    // One gather of the table indexes, from the slot that holds the key (where one does).
+    const __m256i at = _mm256_blendv_epi8(h0, h1, hit1);
+    const __m256i found =
+        _mm256_mask_i32gather_epi32(none, indexes, at, _mm256_or_si256(hit0, hit1), 4);
     auto* b = reinterpret_cast<__m256i*>(best + g);
     _mm256_storeu_si256(b, _mm256_min_epu32(_mm256_loadu_si256(b), found));
   }
