@@ -115,3 +115,56 @@ def test_tied_ranks_still_give_distinct_codes_for_a_repeated_category() -> None:
     codes = tied.sample_visits(cats, vo, seed=4, exhausted="error").reshape(n_visits, 3)
     assert (codes[:, 0] != codes[:, 2]).all()
     assert np.array_equal(hierarchy.code_category[codes[:, 0]], np.full(n_visits, c250))
+
+
+@pytest.mark.parametrize("simd", [False, True])
+def test_the_best_context_table_is_found_among_thousands(simd: bool) -> None:
+    # Two target categories of 50 codes and 3,000 one-code context categories; 1,500 tables
+    # per target, each a point mass on its own code, so every drawn code shows which table
+    # was used. Expected: the highest-scoring table among the visit's context codes, else
+    # the base table (a point mass on the target's first code).
+    rng = np.random.default_rng(11)
+    n_ctx, width = 3000, 50
+    sizes = np.array([width, width] + [1] * n_ctx)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    base_w = np.ones(int(offsets[-1]))
+    base_w[1:width] = 0.0
+    base_w[width + 1 : 2 * width] = 0.0
+    core = core_module()
+    base = core.CategoryIndex(offsets, base_w)
+    category = np.repeat([0, 1], 1500).astype(np.int32)
+    context = np.concatenate(
+        [2 * width + rng.choice(n_ctx, 1500, replace=False) for _ in range(2)]
+    ).astype(np.int32)
+    score = rng.permutation(category.size).astype(np.float64)
+    mass = 1 + rng.integers(0, width - 1, category.size)
+    weights = np.zeros((category.size, width))
+    weights[np.arange(category.size), mass] = 1.0
+    rank = np.concatenate([[n_ctx, n_ctx + 1], np.arange(n_ctx)]).astype(np.int32)
+    index = core.ContextIndex(base, category, context, score, weights.ravel(), rank)
+
+    visits, expected = [], []
+    for _ in range(600):
+        ctx_cats = 2 + rng.choice(n_ctx, int(rng.integers(0, 13)), replace=False)
+        targets = [0, 1] if rng.random() < 0.5 else [int(rng.integers(0, 2))]
+        cats = list(rng.permutation(np.concatenate([ctx_cats, targets])))
+        visits.append(cats)
+        codes = {int(offsets[c]) for c in ctx_cats}
+        want = []
+        for c in cats:
+            if c >= 2:
+                want.append(int(offsets[c]))
+                continue
+            hits = [t for t in np.flatnonzero(category == c) if int(context[t]) in codes]
+            t_best = max(hits, key=lambda t: score[t], default=None)
+            want.append(int(offsets[c]) + (0 if t_best is None else int(mass[t_best])))
+        expected.append(want)
+    flat = np.concatenate(visits).astype(np.int32)
+    vo = np.concatenate([[0], np.cumsum([len(v) for v in visits])]).astype(np.int64)
+    was = core.simd()
+    try:
+        core.simd(simd)
+        got = index.sample_visits(flat, vo, seed=2, threads=2)
+    finally:
+        core.simd(was)
+    assert np.array_equal(got, np.concatenate(expected))

@@ -22,29 +22,43 @@ void merge_scalar(const ContextLookup& lookup, const std::uint32_t* key,
 }
 
 #ifdef HIERGEN_AVX2_KERNELS
+/// The table index in slot word `word` where the slot holds the key whose hash (way `way`)
+/// is y, else `found`.
+__attribute__((target("avx2"))) inline __m256i match_avx2(__m256i word, __m256i y, __m256i way,
+                                                          __m256i fp_mask, __m128i index_shift,
+                                                          __m256i index_mask, __m256i found) {
+  const __m256i tag =
+      _mm256_or_si256(way, _mm256_sll_epi32(_mm256_and_si256(y, fp_mask), index_shift));
+  const __m256i index = _mm256_and_si256(word, index_mask);
+  const __m256i same = _mm256_cmpeq_epi32(_mm256_andnot_si256(index_mask, word), tag);
+  const __m256i empty = _mm256_cmpeq_epi32(index, index_mask);
+  return _mm256_blendv_epi8(found, index, _mm256_andnot_si256(empty, same));
+}
+
 __attribute__((target("avx2"))) void merge_avx2(const ContextLookup& lookup,
                                                 const std::uint32_t* key,
                                                 const std::int32_t* code, std::uint32_t* best,
                                                 std::size_t n) noexcept {
-  const auto* keys = reinterpret_cast<const int*>(lookup.keys());
-  const auto* indexes = reinterpret_cast<const int*>(lookup.indexes());
-  const __m256i mul0 = _mm256_set1_epi32(static_cast<int>(lookup.multiplier0()));
-  const __m256i mul1 = _mm256_set1_epi32(static_cast<int>(lookup.multiplier1()));
-  const __m128i shift = _mm_cvtsi32_si128(static_cast<int>(lookup.shift()));
+  const auto* slots = reinterpret_cast<const int*>(lookup.slots());
+  const __m256i mul0 = _mm256_set1_epi32(static_cast<int>(lookup.multiplier(0)));
+  const __m256i mul1 = _mm256_set1_epi32(static_cast<int>(lookup.multiplier(1)));
+  const __m128i fp_shift = _mm_cvtsi32_si128(static_cast<int>(lookup.fp_bits()));
+  const __m128i index_shift = _mm_cvtsi32_si128(static_cast<int>(lookup.index_bits()));
+  const __m256i fp_mask = _mm256_set1_epi32(static_cast<int>((1u << lookup.fp_bits()) - 1u));
+  const __m256i index_mask = _mm256_set1_epi32(static_cast<int>(lookup.index_mask()));
+  const __m256i way1 = _mm256_set1_epi32(static_cast<int>(0x80000000u));
   const __m256i none = _mm256_set1_epi32(-1);
   std::size_t g = 0;
   for (; g + 8 <= n; g += 8) {
     const __m256i k =
         _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(key + g)),
                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(code + g)));
-    const __m256i h0 = _mm256_srl_epi32(_mm256_mullo_epi32(k, mul0), shift);
-    const __m256i h1 = _mm256_srl_epi32(_mm256_mullo_epi32(k, mul1), shift);
-    const __m256i hit0 = _mm256_cmpeq_epi32(_mm256_i32gather_epi32(keys, h0, 4), k);
-    const __m256i hit1 = _mm256_cmpeq_epi32(_mm256_i32gather_epi32(keys, h1, 4), k);
-    // One gather of the table indexes, from the slot that holds the key (where one does).
-    const __m256i at = _mm256_blendv_epi8(h0, h1, hit1);
+    const __m256i y0 = _mm256_mullo_epi32(k, mul0), y1 = _mm256_mullo_epi32(k, mul1);
+    const __m256i w0 = _mm256_i32gather_epi32(slots, _mm256_srl_epi32(y0, fp_shift), 4);
+    const __m256i w1 = _mm256_i32gather_epi32(slots, _mm256_srl_epi32(y1, fp_shift), 4);
     const __m256i found =
-        _mm256_mask_i32gather_epi32(none, indexes, at, _mm256_or_si256(hit0, hit1), 4);
+        match_avx2(w1, y1, way1, fp_mask, index_shift, index_mask,
+                   match_avx2(w0, y0, _mm256_setzero_si256(), fp_mask, index_shift, index_mask, none));
     auto* b = reinterpret_cast<__m256i*>(best + g);
     _mm256_storeu_si256(b, _mm256_min_epu32(_mm256_loadu_si256(b), found));
   }

@@ -13,105 +13,127 @@
 namespace hiergen {
 
 /// (category, context code) -> context table index: a cuckoo hash table over 32-bit keys
-/// category * n_codes + code + 1 (0 marks an empty slot). Every key sits in one of its two
-/// slots, so a lookup reads both (two independent loads) and selects with masks: no branch,
-/// whatever the key. Keys and table indexes are kept in separate arrays, so that lookups that
-/// find nothing (most of them) touch the keys only, and the two slots of a key come from two
-/// 32-bit multiplicative hashes, so that a SIMD kernel can compute them eight at a time. Load
-/// at most 1/3: construction rarely needs to retry with other multipliers; the slot of a key
-/// does not affect results, only speed.
+/// category * n_codes + code + 1. Every key sits in one of its two slots, so a lookup reads
+/// both (two independent loads) and selects with masks: no branch, whatever the key. The
+/// slots of a key come from 32-bit multiplicative hashes y = key * multiplier (one per way):
+/// the top bits of y pick the slot, and since multiplying by an odd number is a bijection, the
+/// slot, the way and the remaining low bits of y identify the key exactly. A slot is therefore
+/// one 32-bit word, [way : 1][low bits of y : 32 - bits][table index : bits - 1], and a
+/// lookup reads nothing else; a SIMD kernel computes eight at a time. Load at most 1/3, so
+/// construction rarely needs to retry with other multipliers; the slot of a key does not
+/// affect results, only speed.
 class ContextLookup {
  public:
   static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
 
   ContextLookup() = default;
 
-  /// Table i has key keys[i] (distinct, non-zero).
+  /// Table i has key keys[i] (distinct).
   explicit ContextLookup(const std::vector<std::uint32_t>& keys) {
     std::uint32_t bits = 4;
     while ((std::size_t{1} << bits) < 3 * keys.size()) ++bits;
     for (std::uint64_t attempt = 0;; ++attempt) {
       if (attempt > 0 && attempt % 8 == 0) ++bits;  // a crowded hash: more room
       if (bits > 31) throw std::length_error("context tables: too many to index");
-      shift_ = 32u - bits;
-      mul0_ = kMultipliers[attempt % kNumMultipliers];
+      set_layout(bits);
+      mul_[0] = kMultipliers[attempt % kNumMultipliers];
       // Offsets 1..5 of the multiplier list: the two multipliers always differ.
-      mul1_ = kMultipliers[(attempt + 1 + (attempt / kNumMultipliers) % (kNumMultipliers - 1)) %
-                           kNumMultipliers];
+      mul_[1] = kMultipliers[(attempt + 1 + (attempt / kNumMultipliers) % (kNumMultipliers - 1)) %
+                             kNumMultipliers];
       if (build(keys, bits)) return;
     }
   }
 
   /// Index of the table with `key`, or kNone.
   std::uint32_t find(std::uint32_t key) const noexcept {
-    const std::uint32_t h0 = home(key, mul0_), h1 = home(key, mul1_);
-    const std::uint32_t hit0 = 0u - static_cast<std::uint32_t>(keys_[h0] == key);
-    const std::uint32_t hit1 = 0u - static_cast<std::uint32_t>(keys_[h1] == key);
-    return (index_[h0] & hit0) | (index_[h1] & hit1) | (kNone & ~(hit0 | hit1));
+    std::uint32_t found = kNone;
+    for (std::uint32_t w = 0; w < 2; ++w) {
+      const std::uint32_t y = key * mul_[w];
+      const std::uint32_t word = slots_[y >> fp_bits_];
+      const std::uint32_t hit =
+          0u - static_cast<std::uint32_t>(((word & ~index_mask_) == tag(w, y)) &
+                                          ((word & index_mask_) != index_mask_));
+      found = ((word & index_mask_) & hit) | (found & ~hit);
+    }
+    return found;
   }
 
-  /// Ask for the cache lines of `key`'s two key slots (a hint; find() is correct without it).
+  /// Ask for the cache lines of `key`'s two slots (a hint; find() is correct without it).
   void prefetch(std::uint32_t key) const noexcept {
-    prefetch_read(keys_.data() + home(key, mul0_));
-    prefetch_read(keys_.data() + home(key, mul1_));
+    prefetch_read(slots_.data() + ((key * mul_[0]) >> fp_bits_));
+    prefetch_read(slots_.data() + ((key * mul_[1]) >> fp_bits_));
   }
 
-  std::size_t nbytes() const noexcept {
-    return (keys_.size() + index_.size()) * sizeof(std::uint32_t);
-  }
+  std::size_t nbytes() const noexcept { return slots_.size() * sizeof(std::uint32_t); }
 
-  /// The raw layout, for SIMD kernels: slot h of a key is (key * multiplier) >> shift.
-  const std::uint32_t* keys() const noexcept { return keys_.data(); }
-  const std::uint32_t* indexes() const noexcept { return index_.data(); }
-  std::uint32_t multiplier0() const noexcept { return mul0_; }
-  std::uint32_t multiplier1() const noexcept { return mul1_; }
-  std::uint32_t shift() const noexcept { return shift_; }
+  /// The raw layout, for SIMD kernels (see the class comment).
+  const std::uint32_t* slots() const noexcept { return slots_.data(); }
+  std::uint32_t multiplier(int way) const noexcept { return mul_[way]; }
+  std::uint32_t fp_bits() const noexcept { return fp_bits_; }       ///< 32 - bits
+  std::uint32_t index_bits() const noexcept { return index_bits_; } ///< bits - 1
+  std::uint32_t index_mask() const noexcept { return index_mask_; } ///< also the empty mark
 
  private:
   static constexpr int kNumMultipliers = 6;
   static constexpr std::uint32_t kMultipliers[kNumMultipliers] = {
       0x9E3779B1u, 0x85EBCA77u, 0xC2B2AE3Du, 0x27D4EB2Fu, 0x165667B1u, 0xD3A2646Du};
 
-  std::uint32_t home(std::uint32_t key, std::uint32_t mul) const noexcept {
-    return (key * mul) >> shift_;
+  void set_layout(std::uint32_t bits) noexcept {
+    fp_bits_ = 32u - bits;
+    index_bits_ = bits - 1u;
+    index_mask_ = (1u << index_bits_) - 1u;
+  }
+
+  /// The way and hash bits a slot holding the key with hash y (way w) carries.
+  std::uint32_t tag(std::uint32_t w, std::uint32_t y) const noexcept {
+    return (w << 31) | ((y & ((1u << fp_bits_) - 1u)) << index_bits_);
   }
 
   /// Cuckoo insertion of every key into 2^bits slots; false when a key cannot be placed
   /// within a few evictions per bit of table size (then the caller retries other multipliers).
   bool build(const std::vector<std::uint32_t>& keys, std::uint32_t bits) {
-    keys_.assign(std::size_t{1} << bits, 0);
-    index_.assign(std::size_t{1} << bits, kNone);
+    const std::size_t n_slots = std::size_t{1} << bits;
+    // Table indexes up to index_mask_ - 1 fit (index_mask_ marks an empty slot); with a load
+    // of at most 1/3 they always do.
+    if (keys.size() >= index_mask_) return false;
+    std::vector<std::uint32_t> key_at(n_slots, 0), index_at(n_slots, kNone);
     const std::size_t max_kicks = 64 + 4 * std::size_t{bits};
+    auto home = [&](std::uint32_t key, std::uint32_t w) { return (key * mul_[w]) >> fp_bits_; };
     for (std::size_t i = 0; i < keys.size(); ++i) {
       std::uint32_t key = keys[i], index = static_cast<std::uint32_t>(i);
-      std::uint32_t at = home(key, mul0_);
+      std::uint32_t at = home(key, 0);
       bool placed = false;
       for (std::size_t kick = 0; kick < max_kicks && !placed; ++kick) {
-        const std::uint32_t h0 = home(key, mul0_), h1 = home(key, mul1_);
-        if (keys_[h0] == 0) {
+        const std::uint32_t h0 = home(key, 0), h1 = home(key, 1);
+        if (index_at[h0] == kNone) {
           at = h0;
           placed = true;
-        } else if (keys_[h1] == 0) {
+        } else if (index_at[h1] == kNone) {
           at = h1;
           placed = true;
         } else {
           // Evict the occupant of the slot we did not come from, and move it on.
           at = (at == h0) ? h1 : h0;
-          std::swap(key, keys_[at]);
-          std::swap(index, index_[at]);
+          std::swap(key, key_at[at]);
+          std::swap(index, index_at[at]);
         }
       }
       if (!placed) return false;
-      keys_[at] = key;
-      index_[at] = index;
+      key_at[at] = key;
+      index_at[at] = index;
+    }
+    slots_.assign(n_slots, index_mask_);
+    for (std::size_t h = 0; h < n_slots; ++h) {
+      if (index_at[h] == kNone) continue;
+      const std::uint32_t w = home(key_at[h], 0) == h ? 0u : 1u;
+      slots_[h] = tag(w, key_at[h] * mul_[w]) | index_at[h];
     }
     return true;
   }
 
-  std::vector<std::uint32_t> keys_;
-  std::vector<std::uint32_t> index_;
-  std::uint32_t mul0_ = 0, mul1_ = 0;
-  std::uint32_t shift_ = 32;
+  std::vector<std::uint32_t> slots_;
+  std::uint32_t mul_[2] = {0, 0};
+  std::uint32_t fp_bits_ = 28, index_bits_ = 3, index_mask_ = 7;
 };
 
 /// best[g] = min(best[g], lookup.find(key[g] + code[g])) for g in [0, n): the lookups of n
