@@ -1,6 +1,7 @@
-"""Context-aware sampling draws many visits side by side per thread: visits must not leak
-into each other, the short-visit (interleaved) and long-visit paths must agree with the
-seeded stream, and an exhausted category must be reported for the first visit it hits."""
+"""Context-aware sampling draws visits of one length in groups per thread: visits must not
+leak into each other, the short-visit (grouped) and long-visit paths must agree with the
+seeded stream, an exhausted category must be reported for the first visit it hits, the
+lookups must find the best table exactly, and the SIMD lookups must give the scalar output."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def random_visits(
 
 def test_visits_drawn_together_equal_each_drawn_alone(index_and_hierarchy: tuple) -> None:
     index, hierarchy = index_and_hierarchy
-    # Short visits (drawn side by side), the longest short one, and long ones (drawn alone).
+    # Short visits (drawn in groups), the longest short one, and long ones (drawn alone).
     lengths = [int(x) for x in np.random.default_rng(5).integers(1, 9, 60)] + [32, 33, 48, 2, 1]
     cats, vo = random_visits(hierarchy, lengths, seed=6)
     together = index.sample_visits(cats, vo, seed=99, exhausted="repeat")
