@@ -175,7 +175,7 @@ class ContextIndex {
            std::to_string(n_str) + " strata");
 
     const CounterStream rng = CounterStream::from_seed(seed, kContextDomain);
-    ChunkQueue queue(n_visits, CategoryIndex::kVisitChunk);
+    ChunkQueue queue(n_visits, kGroupChunk);
     const unsigned n_threads = thread_count(threads, n, n_visits);
     // First visit per thread whose category is exhausted (under kError).
     std::vector<std::size_t> bad_visit(n_threads, kOk), bad_element(n_threads, 0);
@@ -207,7 +207,7 @@ class ContextIndex {
     unsigned t = requested;
     if (t == 0) t = n < CategoryIndex::kParallelMin ? 1u : default_thread_count();
     const std::size_t chunks =
-        (n_visits + CategoryIndex::kVisitChunk - 1) / CategoryIndex::kVisitChunk;
+        (n_visits + kGroupChunk - 1) / kGroupChunk;
     if (chunks < t) t = static_cast<unsigned>(chunks);
     return t < 1 ? 1u : t;
   }
@@ -411,6 +411,9 @@ class ContextIndex {
 
   /// Visits of one length drawn together (see draw_batched).
   static constexpr std::size_t kGroup = 64;
+  /// Visits a thread takes at a time and groups by length: more visits give fuller groups,
+  /// fewer leave the threads unevenly loaded at the end.
+  static constexpr std::size_t kGroupChunk = 4096;
   /// How many members ahead planning asks for a visit's categories.
   static constexpr std::size_t kPlanAhead = 8;
 
