@@ -41,11 +41,19 @@ def parse_sex(value: str | int, *, argument: str = "sex") -> int:
 
 def age_band(age: npt.ArrayLike) -> npt.NDArray[np.int8]:
     """Age band index of each age in years (negative ages raise ``ValueError``)."""
-    a = np.asarray(age, dtype=np.float64)
-    if a.size and (np.isnan(a).any() or (a < 0).any()):
-        bad = a[np.isnan(a) | (a < 0)][0]
-        raise ValueError(f"age: impossible age {bad!r}; ages must be >= 0 years")
-    return (np.searchsorted(np.asarray(AGE_BAND_EDGES), a, side="right") - 1).astype(np.int8)
+    a = np.asarray(age)
+    if not np.issubdtype(a.dtype, np.floating):
+        a = a.astype(np.float64)
+    impossible = ~(a >= 0)  # NaN too
+    if impossible.any():
+        raise ValueError(
+            f"age: impossible age {float(a[impossible][0])!r}; ages must be >= 0 years"
+        )
+    # The band is the number of upper edges reached (one pass per edge, no binary search).
+    band = np.zeros(a.shape, dtype=np.int8)
+    for edge in AGE_BAND_EDGES[1:]:
+        band += a >= edge
+    return band
 
 
 def stratum(sex: npt.ArrayLike, age: npt.ArrayLike) -> npt.NDArray[np.int32]:

@@ -214,7 +214,7 @@ class HiergenModel:
         context tables, each code given the codes already drawn in its visit."""
         strata = None
         if self.stratified:
-            strata = stratum(patients.visit_sex, patients.visit_age).astype(np.int32)
+            strata = stratum(patients.visit_sex, patients.visit_age)
         visit_offsets = np.ascontiguousarray(patients.visit_offsets, dtype=np.int64)
         categories = np.ascontiguousarray(patients.categories, dtype=np.int32)
         sampler = self.context_index if self.context is not None else self.index
