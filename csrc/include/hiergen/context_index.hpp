@@ -122,6 +122,9 @@ class ContextIndex {
            std::to_string(*dup % n_codes) + ") appears twice");
     for (std::uint32_t& k : keys) ++k;  // 0 marks an empty slot
     lookup_ = ContextLookup(keys);
+    key_base_.resize(n_cat);
+    for (std::size_t c = 0; c < n_cat; ++c)
+      key_base_[c] = has_context_[c] ? static_cast<std::uint32_t>(c * n_codes + 1) : no_key_;
     n_tables_ = n_tables;
   }
 
@@ -133,7 +136,8 @@ class ContextIndex {
   std::size_t nbytes() const noexcept {
     return (tables_.n_tables() + ctx_refs_.size()) * sizeof(TableRef) +
            tables_.n_entries() * (sizeof(AliasEntry) + sizeof(double)) + lookup_.nbytes() +
-           rank_.size() * sizeof(std::int32_t) + has_context_.size();
+           rank_.size() * sizeof(std::int32_t) + has_context_.size() +
+           key_base_.size() * sizeof(std::uint32_t);
   }
 
   /// Draw codes visit by visit (see CategoryIndex::sample_visits); with `use_context`, in
@@ -439,13 +443,14 @@ class ContextIndex {
   template <class Cat>
   void plan_member(Group& gr, std::size_t g, const Cat* __restrict cats, std::size_t b,
                    std::size_t len, Scratch& sc) const {
-    std::uint32_t pos[kGroupMaxLen];
+    std::uint32_t pos[kGroupMaxLen], cat[kGroupMaxLen];
+    for (std::size_t i = 0; i < len; ++i) cat[i] = static_cast<std::uint32_t>(cats[b + i]);
     const std::int32_t* rank = rank_.data();
     if (small_ranks_) {
       alignas(16) std::int32_t key[kGroupMaxLen];
       for (std::size_t i = 0; i < kGroupMaxLen; ++i) key[i] = std::numeric_limits<std::int32_t>::max();
       for (std::size_t i = 0; i < len; ++i)
-        key[i] = (rank[static_cast<std::size_t>(cats[b + i])] << 8) | static_cast<std::int32_t>(i);
+        key[i] = (rank[cat[i]] << 8) | static_cast<std::int32_t>(i);
       if (len <= 8)
         order_by_count<8>(key, len, pos);
       else if (len <= 16)
@@ -463,15 +468,14 @@ class ContextIndex {
       std::sort(sort_key, sort_key + len);
       for (std::size_t i = 0; i < len; ++i) pos[i] = static_cast<std::uint32_t>(sort_key[i]);
     }
-    const auto n_codes = static_cast<std::uint32_t>(base_->n_codes());
-    const std::uint8_t* has_context = has_context_.data();
+    const std::uint32_t* key_base = key_base_.data();
     std::uint32_t repeats = 0, prev = 0xFFFFFFFFu;
     for (std::size_t i = 0; i < len; ++i) {
-      const auto c = static_cast<std::uint32_t>(cats[b + pos[i]]);
+      const std::uint32_t c = cat[pos[i]];
       const std::size_t e = i * kGroup + g;
       gr.cat[e] = c;
       gr.at[e] = static_cast<std::uint32_t>(b + pos[i]);
-      gr.key[e] = has_context[c] ? c * n_codes + 1u : no_key_;
+      gr.key[e] = key_base[c];
       gr.best[e] = ContextLookup::kNone;
       // With distinct ranks a category's draws are adjacent in draw order.
       bool seen = c == prev;
@@ -637,6 +641,7 @@ class ContextIndex {
   ContextLookup lookup_;
   std::vector<TableRef> ctx_refs_;         ///< context tables, preferred first per category
   std::vector<std::uint8_t> has_context_;  ///< per category: has context tables
+  std::vector<std::uint32_t> key_base_;    ///< per category: lookup key of code 0 (or no_key_)
   std::vector<std::int32_t> rank_;
   std::uint32_t no_key_ = 0;  ///< lookup base of categories without tables: matches no key
   bool distinct_ranks_ = false;  ///< no two categories share a rank
