@@ -13,12 +13,18 @@ namespace hiergen {
 namespace {
 
 void merge_scalar(const ContextLookup& lookup, const std::uint32_t* key,
-                  const std::int32_t* code, std::uint32_t* best, std::size_t n) noexcept {
-  for (std::size_t g = 0; g < n; ++g) lookup.prefetch(key[g] + static_cast<std::uint32_t>(code[g]));
-  for (std::size_t g = 0; g < n; ++g) {
-    const std::uint32_t found = lookup.find(key[g] + static_cast<std::uint32_t>(code[g]));
-    best[g] = found < best[g] ? found : best[g];
-  }
+                  const std::int32_t* code, std::uint32_t* best, std::size_t n,
+                  std::size_t rows, std::size_t stride) noexcept {
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t g = 0; g < n; ++g)
+      lookup.prefetch(key[r * stride + g] + static_cast<std::uint32_t>(code[g]));
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t g = 0; g < n; ++g) {
+      const std::uint32_t found =
+          lookup.find(key[r * stride + g] + static_cast<std::uint32_t>(code[g]));
+      std::uint32_t& b = best[r * stride + g];
+      b = found < b ? found : b;
+    }
 }
 
 #ifdef HIERGEN_AVX2_KERNELS
@@ -38,7 +44,8 @@ __attribute__((target("avx2"))) inline __m256i match_avx2(__m256i word, __m256i 
 __attribute__((target("avx2"))) void merge_avx2(const ContextLookup& lookup,
                                                 const std::uint32_t* key,
                                                 const std::int32_t* code, std::uint32_t* best,
-                                                std::size_t n) noexcept {
+                                                std::size_t n, std::size_t rows,
+                                                std::size_t stride) noexcept {
   const auto* slots = reinterpret_cast<const int*>(lookup.slots());
   const __m256i mul0 = _mm256_set1_epi32(static_cast<int>(lookup.multiplier(0)));
   const __m256i mul1 = _mm256_set1_epi32(static_cast<int>(lookup.multiplier(1)));
@@ -50,19 +57,22 @@ __attribute__((target("avx2"))) void merge_avx2(const ContextLookup& lookup,
   const __m256i none = _mm256_set1_epi32(-1);
   std::size_t g = 0;
   for (; g + 8 <= n; g += 8) {
-    const __m256i k =
-        _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(key + g)),
-                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(code + g)));
-    const __m256i y0 = _mm256_mullo_epi32(k, mul0), y1 = _mm256_mullo_epi32(k, mul1);
-    const __m256i w0 = _mm256_i32gather_epi32(slots, _mm256_srl_epi32(y0, fp_shift), 4);
-    const __m256i w1 = _mm256_i32gather_epi32(slots, _mm256_srl_epi32(y1, fp_shift), 4);
-    const __m256i found =
-        match_avx2(w1, y1, way1, fp_mask, index_shift, index_mask,
-                   match_avx2(w0, y0, _mm256_setzero_si256(), fp_mask, index_shift, index_mask, none));
-    auto* b = reinterpret_cast<__m256i*>(best + g);
-    _mm256_storeu_si256(b, _mm256_min_epu32(_mm256_loadu_si256(b), found));
+    const __m256i c = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(code + g));
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::size_t at = r * stride + g;
+      const __m256i k =
+          _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(key + at)), c);
+      const __m256i y0 = _mm256_mullo_epi32(k, mul0), y1 = _mm256_mullo_epi32(k, mul1);
+      const __m256i w0 = _mm256_i32gather_epi32(slots, _mm256_srl_epi32(y0, fp_shift), 4);
+      const __m256i w1 = _mm256_i32gather_epi32(slots, _mm256_srl_epi32(y1, fp_shift), 4);
+      const __m256i found = match_avx2(
+          w1, y1, way1, fp_mask, index_shift, index_mask,
+          match_avx2(w0, y0, _mm256_setzero_si256(), fp_mask, index_shift, index_mask, none));
+      auto* b = reinterpret_cast<__m256i*>(best + at);
+      _mm256_storeu_si256(b, _mm256_min_epu32(_mm256_loadu_si256(b), found));
+    }
   }
-  merge_scalar(lookup, key + g, code + g, best + g, n - g);
+  if (g < n) merge_scalar(lookup, key + g, code + g, best + g, n - g, rows, stride);
 }
 
 bool cpu_has_avx2() noexcept {
@@ -79,14 +89,15 @@ std::atomic<bool> g_simd{kCpuHasAvx2};
 }  // namespace
 
 void merge_lookups(const ContextLookup& lookup, const std::uint32_t* key,
-                   const std::int32_t* code, std::uint32_t* best, std::size_t n) noexcept {
+                   const std::int32_t* code, std::uint32_t* best, std::size_t n,
+                   std::size_t rows, std::size_t stride) noexcept {
 #ifdef HIERGEN_AVX2_KERNELS
   if (g_simd.load(std::memory_order_relaxed)) {
-    merge_avx2(lookup, key, code, best, n);
+    merge_avx2(lookup, key, code, best, n, rows, stride);
     return;
   }
 #endif
-  merge_scalar(lookup, key, code, best, n);
+  merge_scalar(lookup, key, code, best, n, rows, stride);
 }
 
 bool simd_enabled() noexcept { return g_simd.load(); }

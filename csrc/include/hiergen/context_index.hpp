@@ -593,9 +593,9 @@ class ContextIndex {
         out[gr.at[e0 + g]] = code;
       }
       // The new codes as contexts of the later draws.
-      for (std::size_t j = i + 1; j < len; ++j)
-        merge_lookups(lookup_, gr.key.data() + j * kGroup, gr.code.data() + e0,
-                      gr.best.data() + j * kGroup, m);
+      if (i + 1 < len)
+        merge_lookups(lookup_, gr.key.data() + (i + 1) * kGroup, gr.code.data() + e0,
+                      gr.best.data() + (i + 1) * kGroup, m, len - i - 1, kGroup);
     }
   }
 

@@ -136,11 +136,14 @@ class ContextLookup {
   std::uint32_t fp_bits_ = 28, index_bits_ = 3, index_mask_ = 7;
 };
 
-/// best[g] = min(best[g], lookup.find(key[g] + code[g])) for g in [0, n): the lookups of n
-/// (category, code) pairs, each kept where it finds a better (lower) table. An AVX2 kernel
-/// where the CPU has it and simd_enabled(), else a scalar loop; the results are the same.
+/// For each row r in [0, rows) and g in [0, n), with K = key + r * stride and
+/// B = best + r * stride: B[g] = min(B[g], lookup.find(K[g] + code[g])). The lookups of
+/// n codes as contexts of `rows` later draws, each kept where it finds a better (lower)
+/// table. An AVX2 kernel where the CPU has it and simd_enabled(), else a scalar loop; the
+/// results are the same.
 void merge_lookups(const ContextLookup& lookup, const std::uint32_t* key,
-                   const std::int32_t* code, std::uint32_t* best, std::size_t n) noexcept;
+                   const std::int32_t* code, std::uint32_t* best, std::size_t n,
+                   std::size_t rows, std::size_t stride) noexcept;
 
 /// Whether the SIMD kernels are in use; set_simd_enabled(false) turns them off (tests, and
 /// comparisons), set_simd_enabled(true) turns them back on where the CPU supports them.
