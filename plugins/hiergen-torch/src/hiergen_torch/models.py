@@ -203,13 +203,16 @@ class TransformerDecoder:
         return self._forward_one(self.model.tok(tokens))
 
     def keep(self, index: Tensor) -> None:
-        # Compact in place: rows ``index`` move to the front of the preallocated buffers.
+        # Rows ``index`` are gathered into new buffers, the filled positions only, in one pass
+        # (index_select writes straight into the strided view; gathering in place would need a
+        # temporary and a second copy).
         n, m = self.pos + 1, index.shape[0]
         new = []
         for k, v in self.caches:
-            k[:m, :n] = k[:, :n].index_select(0, index)
-            v[:m, :n] = v[:, :n].index_select(0, index)
-            new.append((k[:m], v[:m]))
+            k2, v2 = k.new_empty((m, *k.shape[1:])), v.new_empty((m, *v.shape[1:]))
+            torch.index_select(k[:, :n], 0, index, out=k2[:, :n])
+            torch.index_select(v[:, :n], 0, index, out=v2[:, :n])
+            new.append((k2, v2))
         self.caches = new
 
 
