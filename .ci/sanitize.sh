@@ -62,7 +62,7 @@ import pytest  # noqa: E402
 # Every test file that drives compiled code directly.
 tests = sorted(
     glob.glob("tests/test_sampler*.py")
-    + ["tests/test_context.py", "tests/test_logits_sampler.py"]
+    + ["tests/test_context.py", "tests/test_context_groups.py", "tests/test_logits_sampler.py"]
 )
 # --capture=sys: a sanitizer report written to fd 2 reaches the log instead of being captured.
 sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--capture=sys", *tests]))
