@@ -8,10 +8,11 @@
 // Lookups go through one open-addressing hash table ((category, context code) -> table
 // index). They are made eagerly: as soon as a code is drawn, it is looked up as a context of
 // every later draw of the visit, so the lookups of a visit are independent loads. Visits of
-// the same length are drawn in groups, one draw of every visit at a time (draw_batched). Codes stay distinct within a visit (rejection, then an exact draw among
-// the codes left, as CategoryIndex::sample_visits does); visit v uses the counter sub-stream
-// (seed, v), so the output depends only on the inputs and the seed, never on the thread
-// count. Pure C++17, no Python headers.
+// the same length are drawn in groups, one draw of every visit at a time (draw_batched).
+// Codes stay distinct within a visit (rejection, then an exact draw among the codes left, as
+// CategoryIndex::sample_visits does); visit v uses the counter sub-stream (seed, v), so the
+// output depends only on the inputs and the seed, never on the thread count or grouping.
+// Pure C++17, no Python headers (the SIMD lookup kernel lives in src/context_lookup.cpp).
 #pragma once
 
 #include <algorithm>
