@@ -123,13 +123,13 @@ SHIPPED = "shipped"
 
 
 def fit_shipped(train: Cohort, seed: int = 0) -> Any:
-    from bench_generators import DEFAULT_MODEL_PARAMS, OWN_CODE_MIN_VISITS
+    from bench_generators import CONTEXT_PARAMS, DEFAULT_MODEL_PARAMS, OWN_CODE_MIN_VISITS
 
     from hiergen.train import train as train_model
 
     return train_model(train, None, generator="markov", weighting="context",
-                       generator_params={**DEFAULT_MODEL_PARAMS, "n_classes": 64},
-                       weighting_params={"max_tables": 15000}, seed=seed,
+                       generator_params=dict(DEFAULT_MODEL_PARAMS),
+                       weighting_params=dict(CONTEXT_PARAMS), seed=seed,
                        own_code_min_visits=OWN_CODE_MIN_VISITS)
 
 

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from bench_generators import DEFAULT_MODEL_PARAMS, OWN_CODE_MIN_VISITS
+    from bench_generators import CONTEXT_PARAMS, DEFAULT_MODEL_PARAMS, OWN_CODE_MIN_VISITS
 
     from hiergen.train import train_from_path
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         own = OWN_CODE_MIN_VISITS if args.own_code_min_visits is None else (
             args.own_code_min_visits
         )
-    w_params: dict[str, object] = {"max_tables": 15000} if args.weighting == "context" else {}
+    w_params: dict[str, object] = dict(CONTEXT_PARAMS) if args.weighting == "context" else {}
     for pair in args.wparams:
         key, sep, value = pair.partition("=")
         if not sep:

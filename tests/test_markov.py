@@ -687,17 +687,21 @@ def test_parent_features_map_split_codes_to_their_category() -> None:
 
 
 def test_group_parents_keeps_split_codes_next_to_their_category() -> None:
-    gen = fitted_own_codes()
-    h = own_code_hierarchy()
-    parent = gen._parent[:-1]
-    for s in range(gen._rank.shape[0]):
-        for p in np.unique(parent):
-            ranks = np.sort(gen._rank[s, parent == p])
-            assert ranks[-1] - ranks[0] == ranks.size - 1  # one contiguous run
-    # without the option, the split code is ranked by its own count (not beside "401")
+    def split_runs(g: MarkovGenerator) -> int:
+        """(stratum, parent) pairs whose categories are not one contiguous run of ranks."""
+        parent = g._parent[:-1]
+        n = 0
+        for s in range(g._rank.shape[0]):
+            for p in np.unique(parent):
+                ranks = np.sort(g._rank[s, parent == p])
+                n += int(ranks[-1] - ranks[0] != ranks.size - 1)
+        return n
+
+    assert split_runs(fitted_own_codes()) == 0
+    # without the option, a split code is ranked by its own count (not beside its category)
     plain = MarkovGenerator(context=PARENT_CHAIN, n_classes=4)
-    plain.fit(cohort(), h)
-    assert not plain.group_parents
+    plain.fit(cohort(), own_code_hierarchy())
+    assert not plain.group_parents and split_runs(plain) > 0
 
 
 def test_own_code_model_samples_valid_tokens_and_round_trips(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ class Hierarchy:
     split_from: dict[str, str] = field(default_factory=dict)
     _code_ids: dict[str, int] = field(init=False, repr=False)
     _category_ids: dict[str, int] = field(init=False, repr=False)
+    _parent_labels: tuple[str, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         offsets = np.ascontiguousarray(self.offsets, dtype=np.int64)
@@ -64,6 +65,9 @@ class Hierarchy:
         unknown = sorted(set(self.split_from) - set(self._category_ids))
         if unknown:
             raise ValueError(f"split_from: {unknown[0]!r} is not a category of the hierarchy")
+        object.__setattr__(
+            self, "_parent_labels", tuple(self.split_from.get(c, c) for c in self.categories)
+        )
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -143,7 +147,7 @@ class Hierarchy:
         """The coding system's category of every category id: the category itself, or for a
         code split off as a category of its own, the category it came from (``401.9`` ->
         ``401``). What outputs show as a code's category."""
-        return tuple(self.split_from.get(c, c) for c in self.categories)
+        return self._parent_labels
 
     @property
     def code_category(self) -> npt.NDArray[np.int32]:

@@ -47,7 +47,7 @@ class ContextIndex {
     const auto& offsets = base_->offsets();
     if ((n_cat + 1) * n_codes >= 0xFFFFFFFFull)
       fail("context tables: (n_categories + 1) x n_codes must be below 2^32");
-    no_key_ = static_cast<std::uint32_t>(n_cat * n_codes + 1);
+    no_key_ = static_cast<std::uint32_t>(n_cat * n_codes);  // above every key: matches none
     rank_.assign(rank, rank + n_cat);
     {
       std::vector<std::int32_t> sorted(rank_);
@@ -121,11 +121,10 @@ class ContextIndex {
     if (dup != sorted_keys.end())
       fail("context tables: (category " + std::to_string(*dup / n_codes) + ", context " +
            std::to_string(*dup % n_codes) + ") appears twice");
-    for (std::uint32_t& k : keys) ++k;  // 0 marks an empty slot
     lookup_ = ContextLookup(keys);
     key_base_.resize(n_cat);
     for (std::size_t c = 0; c < n_cat; ++c)
-      key_base_[c] = has_context_[c] ? static_cast<std::uint32_t>(c * n_codes + 1) : no_key_;
+      key_base_[c] = has_context_[c] ? static_cast<std::uint32_t>(c * n_codes) : no_key_;
     n_tables_ = n_tables;
   }
 
@@ -218,23 +217,18 @@ class ContextIndex {
   }
 
   static constexpr std::size_t kOk = std::numeric_limits<std::size_t>::max();
-  /// Visits up to this long are ordered by insertion sort, longer ones by std::sort.
-  static constexpr std::size_t kInsertionSortMax = 64;
-
   struct Scratch {
     explicit Scratch(std::size_t n_codes) : mark(new std::uint32_t[n_codes > 0 ? n_codes : 1]()) {}
     std::unique_ptr<std::uint32_t[]> mark;  ///< mark[code] == stamp: drawn in this visit
     std::uint32_t stamp = 0;
     std::vector<std::uint64_t> sort_key;  ///< (rank << 32 | position) per element
-    std::vector<std::int32_t> key32;      ///< (rank << 8 | position), short visits
     std::vector<std::uint32_t> pos;       ///< position (in the visit) of each draw
     std::vector<std::uint32_t> probe_at;  ///< draws whose category has context tables
-    std::vector<std::uint32_t> probe_key;   ///< their lookup base: category * n_codes + 1
+    std::vector<std::uint32_t> probe_key;   ///< their lookup base (key_base_)
     std::vector<std::uint32_t> probe_best;  ///< their best context table so far
     void reserve(std::size_t len) {
       if (pos.size() < len + 1) {
         sort_key.resize(len + 1);
-        key32.resize(len + 1);
         pos.resize(len + 1);
         probe_at.resize(len + 1);
         probe_key.resize(len + 1);
@@ -277,47 +271,40 @@ class ContextIndex {
     const TableRef* row = nullptr;      ///< the stratum's base tables
   };
 
-  /// Draw order and lookups of the visit of `len` elements at cats[b..]: pos[0..len) lists
-  /// the elements in (rank, position) order; probe_at[0..n) the draws whose category has
-  /// context tables (then the sentinel len), with their lookup base (category * n_codes + 1)
-  /// in probe_key and kNone in probe_best. Returns n. `sc` provides the sort keys.
+  /// pos[0..len) = the elements of the visit at cats[b..] in (rank, position) order, by
+  /// sorting (rank << 32 | position) keys in `sc` (visits of any length, any ranks).
+  template <class Cat>
+  void order_by_sort(const Cat* __restrict cats, std::size_t b, std::size_t len, Scratch& sc,
+                     std::uint32_t* __restrict pos) const {
+    sc.reserve(len);
+    const std::int32_t* rank = rank_.data();
+    std::uint64_t* __restrict sort_key = sc.sort_key.data();
+    for (std::size_t i = 0; i < len; ++i)
+      sort_key[i] = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(
+                         rank[static_cast<std::size_t>(cats[b + i])]))
+                     << 32) |
+                    i;
+    std::sort(sort_key, sort_key + len);
+    for (std::size_t i = 0; i < len; ++i) pos[i] = static_cast<std::uint32_t>(sort_key[i]);
+  }
+
+  /// Draw order and lookups of the visit of `len` elements at cats[b..] (the one-visit
+  /// path): pos[0..len) lists the elements in (rank, position) order; probe_at[0..n) the
+  /// draws whose category has context tables (then the sentinel len), with their lookup base
+  /// in probe_key and kNone in probe_best. Returns n.
   template <class Cat>
   std::uint32_t plan_visit(const Cat* __restrict cats, std::size_t b, std::size_t len,
                            Scratch& sc, std::uint32_t* __restrict pos,
                            std::uint32_t* __restrict probe_at,
                            std::uint32_t* __restrict probe_key,
                            std::uint32_t* __restrict probe_best) const {
-    sc.reserve(len);
-    const std::int32_t* rank = rank_.data();
-    if (len <= kInsertionSortMax && small_ranks_) {
-      // Insertion sort of (rank << 8 | position) keys: short visits, and Stage-1 output
-      // that is nearly in rank order already, make it cheap.
-      std::int32_t* __restrict key32 = sc.key32.data();
-      for (std::size_t i = 0; i < len; ++i) {
-        const std::int32_t x = (rank[static_cast<std::size_t>(cats[b + i])] << 8) |
-                               static_cast<std::int32_t>(i);
-        std::size_t j = i;
-        for (; j > 0 && key32[j - 1] > x; --j) key32[j] = key32[j - 1];
-        key32[j] = x;
-      }
-      for (std::size_t i = 0; i < len; ++i) pos[i] = static_cast<std::uint32_t>(key32[i] & 0xFF);
-    } else {
-      std::uint64_t* __restrict sort_key = sc.sort_key.data();
-      for (std::size_t i = 0; i < len; ++i)
-        sort_key[i] = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(
-                           rank[static_cast<std::size_t>(cats[b + i])]))
-                       << 32) |
-                      i;
-      std::sort(sort_key, sort_key + len);
-      for (std::size_t i = 0; i < len; ++i) pos[i] = static_cast<std::uint32_t>(sort_key[i]);
-    }
-    const auto n_codes = static_cast<std::uint32_t>(base_->n_codes());
+    order_by_sort(cats, b, len, sc, pos);
     const std::uint8_t* has_context = has_context_.data();
     std::uint32_t n_probe = 0;
     for (std::size_t i = 0; i < len; ++i) {
-      const auto c = static_cast<std::uint32_t>(cats[b + pos[i]]);
+      const auto c = static_cast<std::size_t>(cats[b + pos[i]]);
       probe_at[n_probe] = static_cast<std::uint32_t>(i);
-      probe_key[n_probe] = c * n_codes + 1u;
+      probe_key[n_probe] = key_base_[c];
       probe_best[n_probe] = ContextLookup::kNone;
       n_probe += has_context[c];
     }
@@ -459,15 +446,7 @@ class ContextIndex {
       else
         order_by_count<kGroupMaxLen>(key, len, pos);
     } else {
-      sc.reserve(len);
-      std::uint64_t* sort_key = sc.sort_key.data();
-      for (std::size_t i = 0; i < len; ++i)
-        sort_key[i] = (static_cast<std::uint64_t>(static_cast<std::uint32_t>(
-                           rank[static_cast<std::size_t>(cats[b + i])]))
-                       << 32) |
-                      i;
-      std::sort(sort_key, sort_key + len);
-      for (std::size_t i = 0; i < len; ++i) pos[i] = static_cast<std::uint32_t>(sort_key[i]);
+      order_by_sort(cats, b, len, sc, pos);
     }
     const std::uint32_t* key_base = key_base_.data();
     std::uint32_t repeats = 0, prev = 0xFFFFFFFFu;

@@ -13,7 +13,7 @@
 namespace hiergen {
 
 /// (category, context code) -> context table index: a cuckoo hash table over 32-bit keys
-/// category * n_codes + code + 1. Every key sits in one of its two slots, so a lookup reads
+/// category * n_codes + code. Every key sits in one of its two slots, so a lookup reads
 /// both (two independent loads) and selects with masks: no branch, whatever the key. The
 /// slots of a key come from 32-bit multiplicative hashes y = key * multiplier (one per way):
 /// the top bits of y pick the slot, and since multiplying by an odd number is a bijection, the

@@ -389,9 +389,7 @@ class MarkovGenerator:
         ).reshape(n_strata, n_categories)
         overall = by_stratum.sum(axis=0)
         rank = np.empty((n_strata, n_categories), dtype=np.int32)
-        parent = None
-        if self.hierarchy is not None and self.group_parents:
-            parent = parent_categories(self.hierarchy)
+        parent = self._parent[:-1] if self.group_parents else None
         for s in range(n_strata):
             if parent is None:
                 order = np.lexsort((-overall, -by_stratum[s]))
@@ -442,12 +440,14 @@ class MarkovGenerator:
                 prev[lag:] = cats[:-lag]
                 prev[pos < lag] = none
                 values[name] = prev
-                values[f"p{name}"] = self._parent[prev]
+                if f"p{name}" in used:
+                    values[f"p{name}"] = self._parent[prev]
         if "first" in used or "pfirst" in used:
             first = cats[np.minimum(starts, max(cats.size - 1, 0))].astype(np.int32)
             first[pos < 1] = none
             values["first"] = first
-            values["pfirst"] = self._parent[first]
+            if "pfirst" in used:
+                values["pfirst"] = self._parent[first]
         tok_len = np.repeat(lengths, lengths)
         if "len" in used:
             values["len"] = length_bucket(tok_len)
