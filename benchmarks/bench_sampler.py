@@ -10,11 +10,18 @@ about 7, as NHDS 2010) with 12 strata, and on singleton visits, against ``sample
 same strata per element in the same rounds: the per-visit overhead as a ratio.
 
     python benchmarks/bench_sampler.py [--n 10000000] [--repeats 7]
+
+``--baseline-core MODULE`` also times ``sample`` of another build of the compiled module (for
+example the previous commit's, its ``_core*.so`` in a folder on ``PYTHONPATH``) in the same
+rounds and prints the ratios:
+
+    PYTHONPATH=/tmp/old python benchmarks/bench_sampler.py --baseline-core _core
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import random
 import statistics
 import time
@@ -37,6 +44,8 @@ S12 = "sample, 12 strata, 1 thread"
 V1 = "sample_visits, visits ~7, 1 thread"
 V2 = "sample_visits, visits ~7, 2 threads"
 VS = "sample_visits, singleton visits, 1 thread"
+B1 = "baseline build, 1 thread, out="
+B2 = "baseline build, 2 threads, out="
 
 
 def make_workload(
@@ -112,6 +121,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000_000)
     parser.add_argument("--n-python", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--baseline-core", default=None,
+                        help="another build of the compiled module to time in the same rounds")
     args = parser.parse_args()
     n, reps = args.n, args.repeats
 
@@ -180,6 +191,10 @@ def main() -> None:
         VS: lambda: index12.sample_visits(cats, singleton, elem_strata, seed=1, out=out,
                                           threads=1),
     }
+    if args.baseline_core:
+        baseline = importlib.import_module(args.baseline_core).CategoryIndex(offsets, weights)
+        methods[B1] = lambda: baseline.sample(cats, seed=1, out=out, threads=1)
+        methods[B2] = lambda: baseline.sample(cats, seed=1, out=out, threads=2)
     # Interleaved rounds: every round times every method once, so load changes on a shared
     # machine hit all methods alike; ratios are medians of per-round ratios.
     rounds: dict[str, list[float]] = {k: [] for k in methods}
@@ -225,6 +240,9 @@ def main() -> None:
     print(f"  sample_visits (visits ~7) / sample    {ratio(V1, S12):7.2f}x  (same strata)")
     print(f"  sample_visits (singletons) / sample   {ratio(VS, S12):7.2f}x")
     print(f"  sample_visits 1 / 2 threads           {ratio(V1, V2):7.2f}x")
+    if args.baseline_core:
+        print(f"  baseline build / this build, 1 thread {ratio(B1, C1):6.2f}x")
+        print(f"  baseline build / this build, 2 threads{ratio(B2, C2):6.2f}x")
     print(f"targets: 1 thread {c1:.2f} ns (<= 2.5), 2 threads {c2:.2f} ns (<= 1.4)")
 
 

@@ -157,6 +157,27 @@ def test_bad_category_found_first_whatever_the_threads() -> None:
             _index().sample(cats, seed=0, threads=t)
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize(("bad_cat", "bad_stratum"), [(70_001, 70_002), (70_002, 70_001),
+                                                      (99_999, 16_384), (16_383, 16_384)])
+def test_first_bad_element_named_be_it_category_or_stratum(
+    dtype: type[np.integer[Any]], bad_cat: int, bad_stratum: int
+) -> None:
+    # Elements are drawn in pairs (one random number each) and strata checked before the
+    # chunk's categories: the element named must still be the first bad one, at even and odd
+    # positions and on both sides of a chunk boundary (16,384 elements).
+    cats = np.zeros(100_000, np.int32)
+    cats[bad_cat] = 9
+    strata = np.zeros(100_000, dtype)
+    strata[bad_stratum] = 2
+    first = min(bad_cat, bad_stratum)
+    what = (rf"categories\[{first}\] = 9" if first == bad_cat
+            else rf"strata\[{first}\] = 2")
+    for t in (1, 2):
+        with pytest.raises(ValueError, match=what):
+            _two_strata().sample(cats, strata, seed=0, threads=t)
+
+
 VISITS: list[tuple[str, Callable[[Any], Any], type[Exception], str]] = [
     ("offsets not from 0", lambda ix: ix.sample_visits([0, 1], [1, 2], seed=0), ValueError,
      "visit_offsets: must start at 0"),

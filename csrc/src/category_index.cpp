@@ -65,6 +65,10 @@ void CategoryIndex::build(const double* weights, std::size_t n_strata, std::size
   n_codes_ = n_codes;
   weights_.assign(weights, weights + n_strata * n_codes);
   const std::size_t n_cat = n_categories();
+  ranges_.resize(n_cat);
+  for (std::size_t c = 0; c < n_cat; ++c)
+    ranges_[c] = {static_cast<std::int32_t>(offsets_[c]),
+                  static_cast<std::uint32_t>(offsets_[c + 1] - offsets_[c])};
   tables_ = AliasTableSet();
   tables_.reserve(n_strata * n_cat, n_strata * n_codes);
   for (std::size_t s = 0; s < n_strata; ++s) {

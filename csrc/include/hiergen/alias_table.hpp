@@ -68,17 +68,44 @@ class AliasTableSet {
   static inline std::int32_t draw(const TableRef& t, const AliasEntry* entries,
                                   std::uint64_t bits) noexcept {
     const std::uint32_t j = bounded32(static_cast<std::uint32_t>(bits >> 32), t.size);
-    const AliasEntry e = entries[t.start + j];
-    const std::int32_t self = t.base + static_cast<std::int32_t>(j);
-    // Branchless select: a branch here mispredicts about half the time (several times the
-    // cost of the whole draw), and compilers do not reliably emit a cmov for a ternary.
-    const std::uint32_t keep =
-        0u - static_cast<std::uint32_t>(static_cast<std::uint32_t>(bits) < e.threshold);
-    return static_cast<std::int32_t>((static_cast<std::uint32_t>(self) & keep) |
-                                     (static_cast<std::uint32_t>(e.alias) & ~keep));
+    return pick(entries[t.start + j], t.base + static_cast<std::int32_t>(j),
+                static_cast<std::uint32_t>(bits));
+  }
+
+  /// One draw from a table over codes base .. base + size - 1 given 32 random bits u; `row`
+  /// is the table's entries shifted so that code k has entry row[k]. The column is the
+  /// integer part of u * size / 2^32 and the accept test uses its fractional part, which for
+  /// a given column is uniform over points `size` apart in [0, 2^32): the acceptance
+  /// probability is off by at most size / 2^32 (under 1e-7 for a few hundred codes).
+  static inline std::int32_t draw32(const AliasEntry* row, std::int32_t base, std::uint32_t size,
+                                    std::uint32_t u) noexcept {
+    const std::uint64_t x = static_cast<std::uint64_t>(u) * size;
+    const std::int32_t code = base + static_cast<std::int32_t>(x >> 32);
+    return pick(row[code], code, static_cast<std::uint32_t>(x));
   }
 
  private:
+  /// `self` (the code of entry e), or e's alias when `accept_bits` is not below its threshold.
+  static inline std::int32_t pick(AliasEntry e, std::int32_t self,
+                                  std::uint32_t accept_bits) noexcept {
+    // Branchless select: a branch here mispredicts about half the time (several times the
+    // cost of the whole draw), and compilers do not reliably emit a cmov for a ternary.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    // GCC turns every portable form of this select into either a branch or a five-op mask
+    // sequence, depending on the code around it; one cmov is what it should be.
+    std::int32_t code = self;
+    __asm__("cmpl %[thr], %[u]\n\tcmovael %[alias], %[code]"
+            : [code] "+r"(code)
+            : [u] "r"(accept_bits), [thr] "rm"(e.threshold), [alias] "rm"(e.alias)
+            : "cc");
+    return code;
+#else
+    const std::uint32_t keep = 0u - static_cast<std::uint32_t>(accept_bits < e.threshold);
+    return static_cast<std::int32_t>((static_cast<std::uint32_t>(self) & keep) |
+                                     (static_cast<std::uint32_t>(e.alias) & ~keep));
+#endif
+  }
+
   std::vector<TableRef> tables_;
   std::vector<AliasEntry> entries_;
   std::vector<double> weights_;

@@ -1,9 +1,9 @@
 // The Stage-2 sampler: an immutable index of categories (contiguous code ranges, CSR
 // offsets) with one alias table per (stratum, category).
 //
-// Determinism: element i of sample() uses number i of a counter stream keyed by the seed;
-// visit v of sample_visits() uses its own sub-stream keyed by (seed, v). Output therefore
-// depends only on the inputs and the seed, never on threads or chunking.
+// Determinism: element i of sample() uses one half of number i / 2 of a counter stream keyed by
+// the seed; visit v of sample_visits() uses its own sub-stream keyed by (seed, v). Output
+// therefore depends only on the inputs and the seed, never on threads or chunking.
 #pragma once
 
 #include <algorithm>
@@ -34,15 +34,24 @@ struct StratumTables {
 };
 
 /// Index of the first a[i] outside [0, bound), or n when all are inside. The common case
-/// (all inside) is one branch-free pass that compilers vectorise.
+/// (all inside) is one branch-free pass in T's own width (negative values wrap to large
+/// unsigned ones), which compilers vectorise; widening to 64 bits first would not.
 template <class T>
 std::size_t first_out_of_range(const T* a, std::size_t n, std::uint64_t bound) noexcept {
-  bool any = false;
-  for (std::size_t i = 0; i < n; ++i)
-    any |= static_cast<std::uint64_t>(static_cast<std::int64_t>(a[i])) >= bound;
+  static_assert(std::is_integral_v<T>, "integer ids expected");
+  using U = std::make_unsigned_t<T>;
+  if (bound > std::numeric_limits<U>::max()) {  // only negative values can be out
+    if constexpr (std::is_signed_v<T>)
+      for (std::size_t i = 0; i < n; ++i)
+        if (a[i] < 0) return i;
+    return n;
+  }
+  const auto b = static_cast<U>(bound);
+  U any = 0;
+  for (std::size_t i = 0; i < n; ++i) any |= static_cast<U>(static_cast<U>(a[i]) >= b);
   if (!any) return n;
   for (std::size_t i = 0; i < n; ++i)
-    if (static_cast<std::uint64_t>(static_cast<std::int64_t>(a[i])) >= bound) return i;
+    if (static_cast<U>(a[i]) >= b) return i;
   return n;
 }
 
@@ -56,6 +65,19 @@ struct StrataView {
   static StrataView constant(std::int64_t s) { return {Kind::kConstant, nullptr, s}; }
   static StrataView of(const std::int32_t* p) { return {Kind::kInt32, p, 0}; }
   static StrataView of(const std::int64_t* p) { return {Kind::kInt64, p, 0}; }
+
+  /// Index of the first element of begin .. end - 1 whose stratum is outside [0, bound), or
+  /// end when there is none (a constant is checked once by the caller, so it never is).
+  std::size_t first_out_of_range(std::size_t begin, std::size_t end,
+                                 std::uint64_t bound) const noexcept {
+    if (kind == Kind::kInt32)
+      return begin + hiergen::first_out_of_range(static_cast<const std::int32_t*>(data) + begin,
+                                                 end - begin, bound);
+    if (kind == Kind::kInt64)
+      return begin + hiergen::first_out_of_range(static_cast<const std::int64_t*>(data) + begin,
+                                                 end - begin, bound);
+    return end;
+  }
 
   /// Calls `f` with an accessor `index -> stratum` (as `Result`) of this view's kind: one
   /// instantiation per kind, so a hot loop sees a plain load or a constant, not a switch.
@@ -183,12 +205,21 @@ class CategoryIndex {
                    VisitScratch& scratch, Chooser& choose, const AliasEntry* entries,
                    const double* eff, ExhaustedPolicy exhausted, VisitError& err) const;
 
+  /// Draw elements begin .. end - 1 (strata already checked); the index of the first
+  /// category id out of range, or SIZE_MAX.
   template <class Cat, class StratumAt>
   std::size_t sample_range(const Cat* cats, std::size_t begin, std::size_t end,
                            StratumAt stratum_at, CounterStream rng,
                            std::int32_t* out) const noexcept;
 
+  /// First code and number of codes of each category (offsets_ in the form sample() reads).
+  struct CodeRange {
+    std::int32_t base;
+    std::uint32_t size;
+  };
+
   std::vector<std::int64_t> offsets_;
+  std::vector<CodeRange> ranges_;
   std::vector<double> weights_;
   std::size_t n_codes_ = 0;
   std::size_t n_strata_ = 0;
@@ -243,19 +274,43 @@ template <class Cat, class StratumAt>
 std::size_t CategoryIndex::sample_range(const Cat* cats, std::size_t begin, std::size_t end,
                                         StratumAt stratum_at, CounterStream rng,
                                         std::int32_t* out) const noexcept {
-  const TableRef* tabs = tables_.tables();
+  // Stratum s's table of category c covers entries s * n_codes + base(c) onwards (build()
+  // appends the tables in that order), so a draw reads only the category's (base, size).
+  const CodeRange* ranges = ranges_.data();
   const AliasEntry* entries = tables_.entries();
+  const std::uint64_t n_codes = n_codes_;
   const std::uint64_t n_cat = n_categories();
-  const std::uint64_t n_str = n_strata_;
-  for (std::size_t i = begin; i < end; ++i) {
-    // Negative ids wrap to huge unsigned values, so one comparison checks both bounds.
+  std::size_t bad = std::numeric_limits<std::size_t>::max();
+  // False (and `bad` set) for a category id out of range. Negative ids wrap to huge unsigned
+  // values, so one comparison checks both bounds; in the loop it is one fused compare-branch,
+  // cheaper than a separate pass.
+  auto draw_one = [&](std::size_t i, std::uint32_t u, std::int32_t& code) {
     const auto c = static_cast<std::uint64_t>(static_cast<std::int64_t>(cats[i]));
-    const auto s = static_cast<std::uint64_t>(stratum_at(i));
-    if (c >= n_cat || s >= n_str) [[unlikely]]
-      return i;
-    out[i] = AliasTableSet::draw(tabs[s * n_cat + c], entries, rng(i));
+    if (c >= n_cat) [[unlikely]] {
+      bad = i;
+      return false;
+    }
+    const CodeRange r = ranges[c];
+    const AliasEntry* row = entries + static_cast<std::uint64_t>(stratum_at(i)) * n_codes;
+    code = AliasTableSet::draw32(row, r.base, r.size, u);
+    return true;
+  };
+  // Element i draws with half of stream number i / 2 (low half for even i, high half for
+  // odd i): one 64-bit number serves two elements.
+  std::size_t i = begin;
+  if (i < end && (i & 1u)) {
+    if (!draw_one(i, static_cast<std::uint32_t>(rng(i >> 1) >> 32), out[i])) return bad;
+    ++i;
   }
-  return std::numeric_limits<std::size_t>::max();
+  std::uint64_t x = rng.weyl(i >> 1);
+  for (; i + 1 < end; i += 2, x += kWyP0) {
+    const std::uint64_t bits = CounterStream::output(x);
+    if (!draw_one(i, static_cast<std::uint32_t>(bits), out[i]) ||
+        !draw_one(i + 1, static_cast<std::uint32_t>(bits >> 32), out[i + 1])) [[unlikely]]
+      return bad;
+  }
+  if (i < end) draw_one(i, static_cast<std::uint32_t>(CounterStream::output(x)), out[i]);
+  return bad;
 }
 
 template <class Cat>
@@ -273,7 +328,12 @@ void CategoryIndex::sample(const Cat* cats, std::size_t n, StrataView strata,
     run_threads(thread_count(threads, n, queue.n_chunks()), [&](unsigned) {
       std::size_t b, e;
       while (queue.pop(b, e)) {
-        const std::size_t bad = sample_range(cats, b, e, stratum_at, rng, out);
+        // Strata arrays are checked first (a branch-free pass that vectorises), categories
+        // as they are drawn.
+        const std::size_t bad_s = strata.first_out_of_range(b, e, n_strata_);
+        const std::size_t bad =
+            bad_s == e ? sample_range(cats, b, e, stratum_at, rng, out)
+                       : b + first_out_of_range(cats + b, bad_s - b, n_categories());
         if (bad != std::numeric_limits<std::size_t>::max()) {
           std::size_t cur = first_bad.load();
           while (bad < cur && !first_bad.compare_exchange_weak(cur, bad)) {

@@ -55,10 +55,12 @@ struct CounterStream {
   }
 
   /// Number `n` of the stream.
-  std::uint64_t operator()(std::uint64_t n) const noexcept {
-    const std::uint64_t x = key + (n + 1) * kWyP0;
-    return mum_fold(x, x ^ kWyP1);
-  }
+  std::uint64_t operator()(std::uint64_t n) const noexcept { return output(weyl(n)); }
+
+  /// The Weyl-sequence state behind number `n`; number n + 1's state is this plus kWyP0, so
+  /// a sequential loop can step it with one addition and call output().
+  std::uint64_t weyl(std::uint64_t n) const noexcept { return key + (n + 1) * kWyP0; }
+  static std::uint64_t output(std::uint64_t x) noexcept { return mum_fold(x, x ^ kWyP1); }
 
   /// The splitmix64 variant of operator() (two multiplies; benchmark comparison only).
   constexpr std::uint64_t splitmix(std::uint64_t n) const noexcept {
