@@ -9,8 +9,10 @@ with (B, heads, T, dh) layout, masked logits, ``torch.multinomial``, finished ro
 
 Rows: ``torch`` is the first torch sampler (inverse CDF with a torch generator, top-p via
 ``torch.topk``); ``compiled`` is hiergen's ``sample_logits`` (per-patient counter-based
-streams). ``workers x threads``: worker threads each running whole blocks x torch intra-op
-threads (2 workers sample two blocks). patients/CPU-s divides by this process's CPU time,
+streams); ``int8`` rows sample from the dynamic int8 copy of the network
+(``quantize="int8"``), and ``--nhds`` prints the held-out NLL of both networks.
+``workers x threads``: worker threads each running whole blocks x torch intra-op threads
+(2 workers sample two blocks). patients/CPU-s divides by this process's CPU time,
 which other load on a shared machine disturbs less than wall time.
 
     python benchmarks/bench_torch_generators.py [--repeats 5] [--models lstm,d128,d256] [--nhds]
@@ -39,6 +41,7 @@ from torch import Tensor
 from hiergen.generators.sequences import END, N_SPECIAL, PAD, VISIT_END
 from hiergen_torch.decoding import generate_blocks
 from hiergen_torch.models import LSTMLM, Block, TransformerLM, make_decoder
+from hiergen_torch.quantization import quantize_int8
 
 N_TOKENS = 1116 + N_SPECIAL  # NHDS 2010 categories
 MAX_LEN, MAX_CODES = 17, 15
@@ -134,6 +137,8 @@ def make_runner(model: torch.nn.Module, batch: int, config: dict[str, Any]
     n = batch * workers
     sex = rng.integers(0, 2, n).astype(np.int64)
     age = (rng.random(n) * 90).astype(np.float32)
+    if config.get("quantize") == "int8":
+        model = quantize_int8(model)
 
     def run(seed: int) -> tuple[int, float]:
         torch.set_num_threads(threads)
@@ -162,6 +167,9 @@ def configurations() -> list[tuple[str, dict[str, Any]]]:
             rows.append((name, {"sampler": "compiled", "options": opts, "workers": workers,
                                 "threads": 1}))
     rows.append(("plain", {"sampler": "compiled", "options": {}, "workers": 1, "threads": 2}))
+    for workers in (1, 2):
+        rows.append(("plain, int8", {"sampler": "compiled", "options": {}, "workers": workers,
+                                     "threads": 1, "quantize": "int8"}))
     return rows
 
 
@@ -295,9 +303,12 @@ def nhds_rows(seconds: float, threads: int) -> list[str]:
         g.fit(train, hierarchy, seed=0)
         fit_s = time.perf_counter() - t0
         total, n = g.log_likelihood(test)
+        g.config.quantize = "int8"
+        total8, n8 = g.log_likelihood(test)
+        g.config.quantize = "none"
         epochs = g.history[-1]["epoch"]
         rows.append(f"| {label} | {fit_s:.0f} s ({epochs:.2f} epochs) | {total / n:.4f} "
-                    f"| {g.n_unknown_rows(test)} |")
+                    f"| {total8 / n8:.4f} | {g.n_unknown_rows(test)} |")
     return rows
 
 
@@ -345,7 +356,8 @@ def main() -> None:
                   f"| {tok:.1f} |", flush=True)
     if args.nhds:
         print("\n| model (NHDS 2010 80/20) | training | held-out NLL/token "
-              "| held-out rows of unseen categories (left out) |\n|---|---|---|---|")
+              "| the same, int8 network (quantize='int8') "
+              "| held-out rows of unseen categories (left out) |\n|---|---|---|---|---|")
         for row in nhds_rows(args.seconds, args.threads):
             print(row, flush=True)
 

@@ -122,6 +122,18 @@ def test_demographics_histogram_sampling_matches_counts() -> None:
     assert set(np.floor(age).astype(int).tolist()) == {10, 70}
 
 
+def test_sampling_options_need_a_generator_that_takes_them(model: HiergenModel,
+                                                           tmp_path: Path) -> None:
+    model.set_sampling_options()  # nothing asked, nothing to refuse
+    with pytest.raises(ValueError, match="generator 'markov' takes none, got quantize, top_p"):
+        model.set_sampling_options(top_p=0.9, quantize="int8")
+    from hiergen.generation.job import run_job
+
+    with pytest.raises(ValueError, match="takes none"):
+        run_job(tmp_path / "out", n=10, model=model, sampling_options={"top_k": 1})
+    assert not (tmp_path / "out").exists()
+
+
 def test_parse_age_range() -> None:
     assert parse_age_range("40-60") == (40, 60)
     assert parse_age_range("65") == (65, 65)

@@ -209,6 +209,21 @@ class HiergenModel:
         if callable(set_threads):
             set_threads(threads)
 
+    def set_sampling_options(self, **options: Any) -> None:
+        """Override the Stage-1 generator's sampling options for this session (for the torch
+        generators: ``temperature``, ``top_k``, ``top_p``, ``quantize``), through the
+        generator's optional ``set_sampling_options(**options)``; nothing is saved. A
+        generator without that hook takes none, and asking it for any is a ``ValueError``."""
+        if not options:
+            return
+        hook = getattr(self.generator, "set_sampling_options", None)
+        if not callable(hook):
+            raise ValueError(
+                f"sampling options: generator {self.generator_name!r} takes none, got "
+                f"{', '.join(sorted(options))}"
+            )
+        hook(**options)
+
     def draw_codes(self, patients: Any, *, seed: int) -> npt.NDArray[np.int32]:
         """Stage 2: one code id per category of ``patients`` (a ``CategoryPatients``); with
         context tables, each code given the codes already drawn in its visit."""

@@ -105,6 +105,7 @@ def run_job(
     on_shard: Callable[[ShardRecord], None] | None = None,
     address: str | None = None,
     verify: bool = True,
+    sampling_options: Mapping[str, Any] | None = None,
 ) -> JobSummary:
     """Generate ``n`` patients into ``out_dir`` with the writer ``fmt``.
 
@@ -116,6 +117,9 @@ def run_job(
         on_shard: called in this process with each shard's record as it is written (and
             first with the records of shards a resumed job reuses), e.g. for progress.
         verify: on resume, check the SHA-256 of the files of finished shards.
+        sampling_options: Stage-1 sampling options (``HiergenModel.set_sampling_options``;
+            e.g. ``{"quantize": "int8", "top_p": 0.95}`` for a torch generator), set on the
+            model for this job and recorded in the manifest.
     """
     t_start = time.perf_counter()
     seed = check_seed(seed)
@@ -130,6 +134,8 @@ def run_job(
             raise DataError(
                 f"demographics: {demographics.age.size} patients given, n is {n}"
             )
+    sampling = dict(sampling_options or {})
+    loaded.set_sampling_options(**sampling)  # bad options fail here, before any output
     out = Path(out_dir)
     options = dict(writer_options or {})
     writer = make_writer(fmt, out, model=loaded, **options)
@@ -147,6 +153,8 @@ def run_job(
         "weighting": loaded.weighting.get("name"),
     }
 
+    if sampling:  # absent otherwise, so jobs written before the option still resume
+        job["sampling_options"] = _json_options(sampling)
     manifest = _prepare(out, job, writer, tasks, resume=resume, overwrite=overwrite,
                         verify=verify)
     todo = [t for t in tasks if t.index not in manifest.shards]
@@ -176,6 +184,7 @@ def run_job(
         seed=seed,
         demographics=demographics,
         threads=1 if (workers > 1 or engine != "local") else loaded.threads,
+        sampling_options=sampling,
     )
     run_engine(engine, config, todo, on_done, workers=workers, model=loaded, address=address)
 

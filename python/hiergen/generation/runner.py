@@ -38,6 +38,8 @@ class RunnerConfig:
     seed: int
     demographics: DemographicsSource = field(default_factory=DemographicsSource)
     threads: int | None = None
+    #: Stage-1 sampling options set on the model (HiergenModel.set_sampling_options).
+    sampling_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class ShardRunner:
         self.model = model if model is not None else HiergenModel.load(config.model_dir)
         if config.threads is not None:
             self.model.use_threads(config.threads)
+        self.model.set_sampling_options(**dict(config.sampling_options))
         self.writer = make_writer(
             config.writer, Path(config.out_dir), model=self.model, **dict(config.writer_options)
         )

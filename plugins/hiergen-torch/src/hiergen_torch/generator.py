@@ -33,6 +33,7 @@ from hiergen.generators.sequences import (
 from hiergen_torch.constraints import allowed_tokens, mask_logits
 from hiergen_torch.decoding import Sampler, generate_blocks
 from hiergen_torch.models import LSTMLM, TransformerLM
+from hiergen_torch.quantization import check_quantize, quantize_int8
 from hiergen_torch.sampling import check_sampling_options
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,9 @@ class TorchConfig:
     max_codes: int = 0  # 0: from the training data
     max_visits: int = 0  # 0: from the training data
     max_seconds: float = 0.0  # training time budget; 0: none (epochs and early stopping)
+    #: Sampling (and log_likelihood) network on CPU: "none" (float32) or "int8" (a dynamic
+    #: int8 copy of the linear layers, about 1.3x faster at d=256; see quantization.py).
+    quantize: str = "none"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -107,6 +111,7 @@ class TorchGenerator:
         if sampler not in ("auto", "compiled", "torch"):
             raise ValueError(f"sampler: expected 'auto', 'compiled' or 'torch', got {sampler!r}")
         self.device = _resolve_device(device)
+        check_quantize(self.config.quantize, self.device)
         self.progress = progress
         self.threads = threads
         #: Sampling worker threads, each running whole blocks of ``sample_batch_size``
@@ -115,6 +120,8 @@ class TorchGenerator:
         self.workers = workers
         self.sampler: Sampler = sampler
         self.model: TransformerLM | LSTMLM | None = None
+        #: (network, its int8 copy), built on first use under quantize="int8".
+        self._int8: tuple[nn.Module, TransformerLM | LSTMLM] | None = None
         self.vocab: TokenVocab | None = None
         self.hierarchy: Hierarchy | None = None
         self.summary: dict[str, Any] = {}
@@ -126,6 +133,34 @@ class TorchGenerator:
         if threads is not None and threads < 1:
             raise ValueError(f"threads: must be >= 1 or None, got {threads}")
         self.workers = threads
+
+    #: Options :meth:`set_sampling_options` takes.
+    sampling_option_names: ClassVar[tuple[str, ...]] = (
+        "temperature", "top_k", "top_p", "quantize", "sample_batch_size")
+
+    def set_sampling_options(self, **options: Any) -> None:
+        """Change how :meth:`sample` draws (``temperature``, ``top_k``, ``top_p``,
+        ``quantize``, ``sample_batch_size``) without retraining; checked before anything
+        changes. hiergen calls this for ``hiergen generate --sampling-option KEY=VALUE``."""
+        unknown = sorted(set(options) - set(self.sampling_option_names))
+        if unknown:
+            raise ValueError(f"sampling options: {self.name} does not take "
+                             f"{', '.join(unknown)}; it takes "
+                             f"{', '.join(self.sampling_option_names)}")
+        for key in ("temperature", "top_p", "top_k", "sample_batch_size"):
+            value = options.get(key, 0)
+            kinds = (int, float) if key in ("temperature", "top_p") else (int,)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                kind = "a number" if len(kinds) == 2 else "an integer"
+                raise ValueError(f"{key}: expected {kind}, got {value!r}")
+        new = {**asdict(self.config), **options}
+        check_sampling_options(new["temperature"], new["top_k"], new["top_p"])
+        check_quantize(new["quantize"], self.device)
+        if new["sample_batch_size"] < 1:
+            raise ValueError(
+                f"sample_batch_size: must be >= 1, got {new['sample_batch_size']}")
+        for key, value in options.items():
+            setattr(self.config, key, value)
 
     # --- networks -----------------------------------------------------------------------
     def _build_model(self, n_tokens: int, max_len: int) -> TransformerLM | LSTMLM:
@@ -196,6 +231,7 @@ class TorchGenerator:
                         break
             model.load_state_dict(best_state)
         model.eval()
+        self._int8 = None
         self.model, self.vocab, self.hierarchy = model, vocab, hierarchy
         self.summary = {**summary, "best_val_nll": best, "epochs_run": len(self.history),
                         "train_seconds": time.perf_counter() - started,
@@ -271,8 +307,10 @@ class TorchGenerator:
         """``(total NLL in nats, number of tokens)`` of ``cohort``, as markov's: the tokens
         are the category tokens plus one marker per visit, each visit's categories in the
         model's canonical order. Categories outside the model's vocabulary are left out (see
-        :meth:`n_unknown_rows`)."""
-        model, vocab, hierarchy = self._require_fitted()
+        :meth:`n_unknown_rows`). Under ``quantize="int8"`` this scores the int8 network, the
+        one that samples."""
+        _, vocab, hierarchy = self._require_fitted()
+        model = self._inference_model()
         seqs = encode(cohort, hierarchy, vocab, unknown="drop")
         data = _Tensors.of(seqs, self.device, vocab, self.summary)
         with _threads(self.threads):
@@ -296,9 +334,21 @@ class TorchGenerator:
             raise ModelError(f"{self.name}: the model is not trained; call fit() or load()")
         return self.model, self.vocab, self.hierarchy
 
+    def _inference_model(self) -> TransformerLM | LSTMLM:
+        """The network that samples: the trained one, or its int8 copy under
+        ``quantize="int8"`` (made once per trained network)."""
+        model, _, _ = self._require_fitted()
+        check_quantize(self.config.quantize, self.device)
+        if self.config.quantize == "none":
+            return model
+        if self._int8 is None or self._int8[0] is not model:
+            self._int8 = (model, quantize_int8(model))
+        return self._int8[1]
+
     def sample(self, age: npt.ArrayLike, sex: npt.ArrayLike, *, seed: int) -> CategoryPatients:
         """One patient per (age, sex) pair; the same seed gives the same patients on CPU."""
-        model, vocab, _ = self._require_fitted()
+        _, vocab, _ = self._require_fitted()
+        model = self._inference_model()
         age_a, sex_a = _demographics(age, sex)
         cfg, summary = self.config, self.summary
         max_len = min(cfg.max_len or model.max_len, model.max_len)

@@ -39,6 +39,9 @@ from hiergen.cli.commands._options import parse_pairs
 @click.option("--writer-option", "woptions", multiple=True, metavar="KEY=VALUE",
               help="Writer option, e.g. code_prefix=ICD9/ or start_date=2015-01-01.")
 @click.option("--code-prefix", help="MEDS code prefix [default: ICD9CM/].")
+@click.option("--sampling-option", "soptions", multiple=True, metavar="KEY=VALUE",
+              help="Stage-1 sampling option, e.g. quantize=int8, top_p=0.95, temperature=0.8 "
+                   "(torch generators); repeatable.")
 @click.option("--progress/--no-progress", default=True, show_default=True)
 def command(
     model_dir: Path | None,
@@ -57,6 +60,7 @@ def command(
     address: str | None,
     woptions: tuple[str, ...],
     code_prefix: str | None,
+    soptions: tuple[str, ...],
     progress: bool,
 ) -> None:
     """Generate synthetic patients with the model in MODEL_DIR (default: the model shipped
@@ -67,6 +71,7 @@ def command(
       hiergen generate -n 100000 -o synthetic/
       hiergen generate my_model/ -n 10000000 -o out/ --format parquet --workers 2 --seed 7
       hiergen generate -n 1000 -o women/ --sex F --age-range 40-60
+      hiergen generate tf_model/ -n 100000 -o out/ --sampling-option quantize=int8
     """
     from tqdm import tqdm
 
@@ -100,6 +105,7 @@ def command(
             "model", sex=None if sex is None else ("MF".index(sex.upper())), age_range=ages
         )
     options: dict[str, Any] = parse_pairs(woptions, "--writer-option")
+    sampling = parse_pairs(soptions, "--sampling-option")
     if code_prefix is not None:
         options["code_prefix"] = code_prefix
 
@@ -126,6 +132,7 @@ def command(
             writer_options=options,
             on_shard=on_shard,
             address=address,
+            sampling_options=sampling,
         )
     finally:
         bar.close()
