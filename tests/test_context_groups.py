@@ -169,3 +169,36 @@ def test_the_best_context_table_is_found_among_thousands(simd: bool) -> None:
     finally:
         core.simd(was)
     assert np.array_equal(got, np.concatenate(expected))
+
+
+def test_draw_order_paths_agree_whatever_the_rank_range() -> None:
+    # The draw order is computed from 16-bit keys (ranks below 2,047), 32-bit keys (below
+    # 2^23) or a sort (larger ranks); scaling the ranks keeps their order, so all three must
+    # give the same codes.
+    rng = np.random.default_rng(3)
+    n_cat, width = 300, 6
+    offsets = np.arange(0, n_cat * width + 1, width, dtype=np.int64)
+    core = core_module()
+    base = core.CategoryIndex(offsets, rng.random(n_cat * width) + 0.1)
+    n_tab = 2000
+    category = rng.integers(0, n_cat, n_tab).astype(np.int32)
+    context = rng.integers(0, n_cat * width, n_tab).astype(np.int32)
+    keep = np.unique(category.astype(np.int64) * n_cat * width + context, return_index=True)[1]
+    category, context = category[keep], context[keep]
+    score = rng.random(category.size)
+    weights = rng.random(category.size * width) + 0.01
+    rank = rng.permutation(n_cat).astype(np.int64)
+    lengths = list(rng.integers(1, 33, 400)) + [40, 70]
+    cats = np.concatenate([rng.choice(n_cat, int(k)) for k in lengths]).astype(np.int32)
+    vo = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    outs = []
+    for scale in (1, 1000, 50_000):  # max rank 299, 299,000, 14,950,000 (> 2^23)
+        index = core.ContextIndex(base, category, context, score, weights,
+                                  (rank * scale).astype(np.int32))
+        outs.append(index.sample_visits(cats, vo, seed=5, exhausted="repeat"))
+    assert np.array_equal(outs[0], outs[1])
+    assert np.array_equal(outs[0], outs[2])
+    # And the order matters: reversed ranks give other codes.
+    index = core.ContextIndex(base, category, context, score, weights,
+                              (n_cat - 1 - rank).astype(np.int32))
+    assert not np.array_equal(outs[0], index.sample_visits(cats, vo, seed=5, exhausted="repeat"))

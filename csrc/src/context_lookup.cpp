@@ -90,10 +90,11 @@ std::atomic<bool> g_simd{kCpuHasAvx2};
 
 void merge_lookups(const ContextLookup& lookup, const std::uint32_t* key,
                    const std::int32_t* code, std::uint32_t* best, std::size_t n,
-                   std::size_t rows, std::size_t stride) noexcept {
+                   std::size_t n_max, std::size_t rows, std::size_t stride) noexcept {
 #ifdef HIERGEN_AVX2_KERNELS
   if (g_simd.load(std::memory_order_relaxed)) {
-    merge_avx2(lookup, key, code, best, n, rows, stride);
+    const std::size_t padded = (n + 7) & ~std::size_t{7};
+    merge_avx2(lookup, key, code, best, padded <= n_max ? padded : n, rows, stride);
     return;
   }
 #endif

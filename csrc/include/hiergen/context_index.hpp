@@ -23,7 +23,12 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "hiergen/alias_table.hpp"
 #include "hiergen/category_index.hpp"
@@ -56,6 +61,9 @@ class ContextIndex {
     }
     small_ranks_ = std::all_of(rank_.begin(), rank_.end(),
                                [](std::int32_t r) { return r >= 0 && r < (1 << 23); });
+    // rank << 5 | position (< 32) below 0xFFFF, the int16 padding key after the flip.
+    tiny_ranks_ = std::all_of(rank_.begin(), rank_.end(),
+                              [](std::int32_t r) { return r >= 0 && r < 2047; });
     // Where each table's weights start, in the given layout.
     std::vector<std::size_t> w_off(n_tables + 1, 0);
     for (std::size_t t = 0; t < n_tables; ++t) {
@@ -388,17 +396,63 @@ class ContextIndex {
   /// same codes).
   static constexpr std::size_t kGroupMaxLen = 32;
 
-  /// Keys (rank << 8 | position) of the first n elements of a visit, padded to W with keys
-  /// above every real one; pos[r] = the element of rank r, by counting the smaller keys:
-  /// no branch depends on the data, and W is a fixed trip count.
-  template <std::size_t W>
-  static void order_by_count(const std::int32_t* __restrict key, std::size_t n,
+  /// Keys (distinct) of the first n elements of a visit, padded to W with keys above every
+  /// real one; pos[r] = the element of rank r, by counting the smaller keys. The count runs
+  /// over all W elements at once for each real key: a fixed trip count, no data-dependent
+  /// branch. (Counting per element was a scalar loop of 3 instructions a comparison, once the
+  /// largest single cost of context-aware sampling.)
+  template <class K, std::size_t W>
+  static void order_by_count(const K* __restrict key, std::size_t n,
                              std::uint32_t* __restrict pos) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-      std::uint32_t smaller = 0;
-      for (std::size_t j = 0; j < W; ++j) smaller += key[j] < key[i];
-      pos[smaller] = static_cast<std::uint32_t>(i);
+    alignas(16) K smaller[W] = {};
+#if defined(__SSE2__)
+    if constexpr (std::is_same_v<K, std::int16_t>) {
+      // Eight keys per instruction, the counts kept in registers (SSE2 is part of x86-64).
+      constexpr std::size_t V = W / 8;
+      __m128i kv[V], cnt[V];
+      for (std::size_t v = 0; v < V; ++v) {
+        kv[v] = _mm_load_si128(reinterpret_cast<const __m128i*>(key) + v);
+        cnt[v] = _mm_setzero_si128();
+      }
+      for (std::size_t j = 0; j < n; ++j) {  // padding keys are never smaller
+        const __m128i kj = _mm_set1_epi16(key[j]);
+        for (std::size_t v = 0; v < V; ++v)
+          cnt[v] = _mm_sub_epi16(cnt[v], _mm_cmplt_epi16(kj, kv[v]));
+      }
+      for (std::size_t v = 0; v < V; ++v)
+        _mm_store_si128(reinterpret_cast<__m128i*>(smaller) + v, cnt[v]);
+    } else
+#endif
+    {
+      for (std::size_t j = 0; j < n; ++j) {
+        const K kj = key[j];
+        for (std::size_t i = 0; i < W; ++i)
+          smaller[i] = static_cast<K>(smaller[i] + (kj < key[i]));
+      }
     }
+    for (std::size_t i = 0; i < n; ++i)
+      pos[static_cast<std::size_t>(smaller[i])] = static_cast<std::uint32_t>(i);
+  }
+
+  /// pos[r] = the element of the visit's categories `cat` (n of them) with the r-th smallest
+  /// key rank << kPosBits | position, in keys of type K: int16 where the ranks allow it (twice
+  /// the keys per vector instruction), else int32. `flip` maps the unsigned key order onto
+  /// K's signed order (0x8000 for int16).
+  template <class K, int Shift, std::uint32_t Flip>
+  void order_by_rank(const std::uint32_t* cat, std::size_t n,
+                     std::uint32_t* __restrict pos) const noexcept {
+    alignas(16) K key[kGroupMaxLen];
+    for (std::size_t i = 0; i < kGroupMaxLen; ++i) key[i] = std::numeric_limits<K>::max();
+    const std::int32_t* rank = rank_.data();
+    for (std::size_t i = 0; i < n; ++i)
+      key[i] = static_cast<K>(((static_cast<std::uint32_t>(rank[cat[i]]) << Shift) |
+                               static_cast<std::uint32_t>(i)) ^ Flip);
+    if (n <= 8)
+      order_by_count<K, 8>(key, n, pos);
+    else if (n <= 16)
+      order_by_count<K, 16>(key, n, pos);
+    else
+      order_by_count<K, kGroupMaxLen>(key, n, pos);
   }
 
   /// Visits of one length drawn together (see draw_batched).
@@ -433,18 +487,10 @@ class ContextIndex {
                    std::size_t len, Scratch& sc) const {
     std::uint32_t pos[kGroupMaxLen], cat[kGroupMaxLen];
     for (std::size_t i = 0; i < len; ++i) cat[i] = static_cast<std::uint32_t>(cats[b + i]);
-    const std::int32_t* rank = rank_.data();
-    if (small_ranks_) {
-      alignas(16) std::int32_t key[kGroupMaxLen];
-      for (std::size_t i = 0; i < kGroupMaxLen; ++i) key[i] = std::numeric_limits<std::int32_t>::max();
-      for (std::size_t i = 0; i < len; ++i)
-        key[i] = (rank[cat[i]] << 8) | static_cast<std::int32_t>(i);
-      if (len <= 8)
-        order_by_count<8>(key, len, pos);
-      else if (len <= 16)
-        order_by_count<16>(key, len, pos);
-      else
-        order_by_count<kGroupMaxLen>(key, len, pos);
+    if (tiny_ranks_) {
+      order_by_rank<std::int16_t, 5, 0x8000u>(cat, len, pos);
+    } else if (small_ranks_) {
+      order_by_rank<std::int32_t, 8, 0u>(cat, len, pos);
     } else {
       order_by_sort(cats, b, len, sc, pos);
     }
@@ -458,11 +504,16 @@ class ContextIndex {
       gr.key[e] = key_base[c];
       gr.best[e] = ContextLookup::kNone;
       // With distinct ranks a category's draws are adjacent in draw order.
-      bool seen = c == prev;
-      if (!distinct_ranks_)
-        for (std::size_t j = 0; j < i; ++j) seen |= gr.cat[j * kGroup + g] == c;
-      repeats |= static_cast<std::uint32_t>(seen) << i;
+      repeats |= static_cast<std::uint32_t>(c == prev) << i;
       prev = c;
+    }
+    if (!distinct_ranks_) {  // tied ranks: compare with every earlier draw
+      repeats = 0;
+      for (std::size_t i = 1; i < len; ++i) {
+        bool seen = false;
+        for (std::size_t j = 0; j < i; ++j) seen |= gr.cat[j * kGroup + g] == gr.cat[i * kGroup + g];
+        repeats |= static_cast<std::uint32_t>(seen) << i;
+      }
     }
     gr.repeats[g] = repeats;
   }
@@ -547,6 +598,8 @@ class ContextIndex {
   void draw_group(Group& gr, std::size_t m, std::size_t len, const AliasEntry* entries,
                   const TableRef* ctx, std::int32_t* __restrict out, ExhaustedPolicy exhausted,
                   Scratch& sc, Report& report) const {
+    std::uint32_t any_repeats = 0;  // bit i: some member repeats a category at draw i
+    for (std::size_t g = 0; g < m; ++g) any_repeats |= gr.repeats[g];
     for (std::size_t i = 0; i < len; ++i) {
       const std::size_t e0 = i * kGroup;
       // The table of draw i.
@@ -564,18 +617,19 @@ class ContextIndex {
         gr.bits[g] = bits;
         prefetch_read(entries + t.start + bounded32(static_cast<std::uint32_t>(bits >> 32), t.size));
       }
-      // The draw, distinct within the visit.
-      for (std::size_t g = 0; g < m; ++g) {
-        std::int32_t code = AliasTableSet::draw(*gr.ref[g], entries, gr.bits[g]);
-        if ((gr.repeats[g] >> i) & 1u) [[unlikely]]
-          code = redraw_repeat(gr, g, i, code, exhausted, sc, report);
-        gr.code[e0 + g] = code;
-        out[gr.at[e0 + g]] = code;
-      }
+      // The draw; then, where a category repeats at this draw, a redraw of a code the visit
+      // already holds (a pass of its own keeps the slow call out of the draw loop).
+      for (std::size_t g = 0; g < m; ++g)
+        gr.code[e0 + g] = AliasTableSet::draw(*gr.ref[g], entries, gr.bits[g]);
+      if ((any_repeats >> i) & 1u) [[unlikely]]
+        for (std::size_t g = 0; g < m; ++g)
+          if ((gr.repeats[g] >> i) & 1u)
+            gr.code[e0 + g] = redraw_repeat(gr, g, i, gr.code[e0 + g], exhausted, sc, report);
+      for (std::size_t g = 0; g < m; ++g) out[gr.at[e0 + g]] = gr.code[e0 + g];
       // The new codes as contexts of the later draws.
       if (i + 1 < len)
         merge_lookups(lookup_, gr.key.data() + (i + 1) * kGroup, gr.code.data() + e0,
-                      gr.best.data() + (i + 1) * kGroup, m, len - i - 1, kGroup);
+                      gr.best.data() + (i + 1) * kGroup, m, kGroup, len - i - 1, kGroup);
     }
   }
 
@@ -626,6 +680,7 @@ class ContextIndex {
   std::uint32_t no_key_ = 0;  ///< lookup base of categories without tables: matches no key
   bool distinct_ranks_ = false;  ///< no two categories share a rank
   bool small_ranks_ = false;  ///< every rank in [0, 2^23): (rank << 8 | position) fits int32
+  bool tiny_ranks_ = false;   ///< every rank in [0, 2047): (rank << 5 | position) fits uint16
   std::size_t n_tables_ = 0;
 };
 

@@ -140,10 +140,11 @@ class ContextLookup {
 /// B = best + r * stride: B[g] = min(B[g], lookup.find(K[g] + code[g])). The lookups of
 /// n codes as contexts of `rows` later draws, each kept where it finds a better (lower)
 /// table. An AVX2 kernel where the CPU has it and simd_enabled(), else a scalar loop; the
-/// results are the same.
+/// results are the same. Columns n .. n_max - 1 (n_max <= stride) may be computed too, on
+/// whatever key, code and best hold there: the kernel then needs no scalar tail.
 void merge_lookups(const ContextLookup& lookup, const std::uint32_t* key,
                    const std::int32_t* code, std::uint32_t* best, std::size_t n,
-                   std::size_t rows, std::size_t stride) noexcept;
+                   std::size_t n_max, std::size_t rows, std::size_t stride) noexcept;
 
 /// Whether the SIMD kernels are in use; set_simd_enabled(false) turns them off (tests, and
 /// comparisons), set_simd_enabled(true) turns them back on where the CPU supports them.
