@@ -396,6 +396,35 @@ class ContextIndex {
   /// same codes).
   static constexpr std::size_t kGroupMaxLen = 32;
 
+  /// Index of the lowest set bit of x (x != 0).
+  static unsigned count_trailing_zeros(std::uint64_t x) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    return static_cast<unsigned>(__builtin_ctzll(x));
+#else
+    unsigned n = 0;
+    for (; (x & 1u) == 0; x >>= 1) ++n;
+    return n;
+#endif
+  }
+
+  /// Bit g set where a[g] == b[g], for g < m (m <= 64; a and b readable up to m rounded up
+  /// to a multiple of 4).
+  static std::uint64_t equal_mask(const std::uint32_t* a, const std::uint32_t* b,
+                                  std::size_t m) noexcept {
+    std::uint64_t mask = 0;
+#if defined(__SSE2__)
+    for (std::size_t g = 0; g < m; g += 4) {
+      const __m128i eq = _mm_cmpeq_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + g)),
+                                         _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + g)));
+      mask |= static_cast<std::uint64_t>(_mm_movemask_ps(_mm_castsi128_ps(eq))) << g;
+    }
+    return m < 64 ? mask & ((std::uint64_t{1} << m) - 1) : mask;
+#else
+    for (std::size_t g = 0; g < m; ++g) mask |= static_cast<std::uint64_t>(a[g] == b[g]) << g;
+    return mask;
+#endif
+  }
+
   /// Keys (distinct) of the first n elements of a visit, padded to W with keys above every
   /// real one; pos[r] = the element of rank r, by counting the smaller keys. The count runs
   /// over all W elements at once for each real key: a fixed trip count, no data-dependent
@@ -476,7 +505,10 @@ class ContextIndex {
     std::vector<std::uint64_t> bits = std::vector<std::uint64_t>(kGroup);
     std::vector<const TableRef*> row = std::vector<const TableRef*>(kGroup);
     std::vector<const TableRef*> ref = std::vector<const TableRef*>(kGroup);
-    std::vector<std::uint32_t> repeats = std::vector<std::uint32_t>(kGroup);
+    /// With tied ranks, per draw i: bit g set where member g repeats a category at draw i
+    /// (its code may have to be drawn again); kGroup is 64, one bit per member. (With
+    /// distinct ranks draw_group compares adjacent draws instead.)
+    std::vector<std::uint64_t> repeats = std::vector<std::uint64_t>(kGroupMaxLen);
   };
 
   /// Plan visit v (length len, 1..kGroupMaxLen) as member g of the group: draw order (rank, then
@@ -495,7 +527,6 @@ class ContextIndex {
       order_by_sort(cats, b, len, sc, pos);
     }
     const std::uint32_t* key_base = key_base_.data();
-    std::uint32_t repeats = 0, prev = 0xFFFFFFFFu;
     for (std::size_t i = 0; i < len; ++i) {
       const std::uint32_t c = cat[pos[i]];
       const std::size_t e = i * kGroup + g;
@@ -503,19 +534,15 @@ class ContextIndex {
       gr.at[e] = static_cast<std::uint32_t>(b + pos[i]);
       gr.key[e] = key_base[c];
       gr.best[e] = ContextLookup::kNone;
-      // With distinct ranks a category's draws are adjacent in draw order.
-      repeats |= static_cast<std::uint32_t>(c == prev) << i;
-      prev = c;
     }
-    if (!distinct_ranks_) {  // tied ranks: compare with every earlier draw
-      repeats = 0;
+    if (!distinct_ranks_) {  // tied ranks: compare with every earlier draw (see draw_group)
       for (std::size_t i = 1; i < len; ++i) {
         bool seen = false;
-        for (std::size_t j = 0; j < i; ++j) seen |= gr.cat[j * kGroup + g] == gr.cat[i * kGroup + g];
-        repeats |= static_cast<std::uint32_t>(seen) << i;
+        for (std::size_t j = 0; j < i; ++j)
+          seen |= gr.cat[j * kGroup + g] == gr.cat[i * kGroup + g];
+        gr.repeats[i] |= static_cast<std::uint64_t>(seen) << g;
       }
     }
-    gr.repeats[g] = repeats;
   }
 
   /// The context-aware draws of one thread. Visits are taken from `queue` chunk by chunk,
@@ -598,8 +625,6 @@ class ContextIndex {
   void draw_group(Group& gr, std::size_t m, std::size_t len, const AliasEntry* entries,
                   const TableRef* ctx, std::int32_t* __restrict out, ExhaustedPolicy exhausted,
                   Scratch& sc, Report& report) const {
-    std::uint32_t any_repeats = 0;  // bit i: some member repeats a category at draw i
-    for (std::size_t g = 0; g < m; ++g) any_repeats |= gr.repeats[g];
     for (std::size_t i = 0; i < len; ++i) {
       const std::size_t e0 = i * kGroup;
       // The table of draw i.
@@ -617,15 +642,27 @@ class ContextIndex {
         gr.bits[g] = bits;
         prefetch_read(entries + t.start + bounded32(static_cast<std::uint32_t>(bits >> 32), t.size));
       }
-      // The draw; then, where a category repeats at this draw, a redraw of a code the visit
-      // already holds (a pass of its own keeps the slow call out of the draw loop).
-      for (std::size_t g = 0; g < m; ++g)
-        gr.code[e0 + g] = AliasTableSet::draw(*gr.ref[g], entries, gr.bits[g]);
-      if ((any_repeats >> i) & 1u) [[unlikely]]
-        for (std::size_t g = 0; g < m; ++g)
-          if ((gr.repeats[g] >> i) & 1u)
-            gr.code[e0 + g] = redraw_repeat(gr, g, i, gr.code[e0 + g], exhausted, sc, report);
-      for (std::size_t g = 0; g < m; ++g) out[gr.at[e0 + g]] = gr.code[e0 + g];
+      // The draw; then, for the members that repeat a category at this draw, a redraw of a
+      // code the visit already holds (out of the draw loop, so the slow call does not
+      // weigh on it).
+      for (std::size_t g = 0; g < m; ++g) {
+        const std::int32_t code = AliasTableSet::draw(*gr.ref[g], entries, gr.bits[g]);
+        gr.code[e0 + g] = code;
+        out[gr.at[e0 + g]] = code;
+      }
+      // With distinct ranks a category's draws are adjacent in draw order: a member repeats
+      // one at draw i where its category equals that of draw i - 1.
+      const std::uint64_t repeats =
+          !distinct_ranks_ ? gr.repeats[i]
+          : i == 0         ? 0
+                           : equal_mask(gr.cat.data() + e0, gr.cat.data() + e0 - kGroup, m);
+      for (std::uint64_t rep = repeats; rep != 0; rep &= rep - 1) {
+        const auto g = static_cast<std::size_t>(count_trailing_zeros(rep));
+        const std::int32_t code = redraw_repeat(gr, g, i, gr.code[e0 + g], exhausted, sc, report);
+        gr.code[e0 + g] = code;
+        out[gr.at[e0 + g]] = code;
+      }
+      gr.repeats[i] = 0;  // ready for the next group (tied ranks)
       // The new codes as contexts of the later draws.
       if (i + 1 < len)
         merge_lookups(lookup_, gr.key.data() + (i + 1) * kGroup, gr.code.data() + e0,
