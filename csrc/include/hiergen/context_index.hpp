@@ -512,8 +512,9 @@ class ContextIndex {
   };
 
   /// Plan visit v (length len, 1..kGroupMaxLen) as member g of the group: draw order (rank, then
-  /// position), lookup keys (a key that matches no table where the category has none),
-  /// which draws repeat a category, the stream.
+  /// position), lookup keys (a key that matches no table where the category has none), and
+  /// with tied ranks which draws repeat a category. (The caller sets the stream, the stratum
+  /// row and the rows of `best`.)
   template <class Cat>
   void plan_member(Group& gr, std::size_t g, const Cat* __restrict cats, std::size_t b,
                    std::size_t len, Scratch& sc) const {
@@ -533,7 +534,6 @@ class ContextIndex {
       gr.cat[e] = c;
       gr.at[e] = static_cast<std::uint32_t>(b + pos[i]);
       gr.key[e] = key_base[c];
-      gr.best[e] = ContextLookup::kNone;
     }
     if (!distinct_ranks_) {  // tied ranks: compare with every earlier draw (see draw_group)
       for (std::size_t i = 1; i < len; ++i) {
@@ -605,6 +605,9 @@ class ContextIndex {
       for (std::size_t len = 1; len <= kGroupMaxLen && !failed; ++len)
         for (std::size_t x0 = len_start[len]; x0 < len_start[len + 1]; x0 += kGroup) {
           const std::size_t m = std::min(kGroup, len_start[len + 1] - x0);
+          // No context found yet for any draw (whole rows: one vectorised fill).
+          std::fill(gr.best.begin(), gr.best.begin() + static_cast<std::ptrdiff_t>(len * kGroup),
+                    ContextLookup::kNone);
           for (std::size_t g = 0; g < m; ++g) {
             // Grouping by length scatters the visits: ask for a later member's categories.
             if (g + kPlanAhead < m) prefetch_read(cats + vo[by_len[x0 + g + kPlanAhead]]);
