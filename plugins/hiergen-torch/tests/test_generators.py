@@ -152,6 +152,8 @@ def test_bad_training_input(hierarchy: Hierarchy) -> None:
         TransformerGenerator(d_modle=3)
     with pytest.raises(ValueError, match="top_p"):
         TransformerGenerator(top_p=0.0)
+    with pytest.raises(ValueError, match="temperature: expected a number, got 'warm'"):
+        TransformerGenerator(temperature="warm")  # e.g. -p temperature=warm at training
 
 
 @pytest.mark.parametrize("options", [{"top_k": 3}, {"top_p": 0.7}, {"temperature": 0.5},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,12 @@ def test_int8_copy_made_once_and_renewed_with_the_model(int8: TorchGenerator) ->
     int8.sample([50.0], [1], seed=1)
     assert int8._int8 is first
     assert first is not None and first[0] is int8.model
+    # A new network (as fit() or another load gives) gets its own copy.
+    assert int8.model is not None
+    int8.model = copy.deepcopy(int8.model)
+    int8.sample([50.0], [0], seed=0)
+    assert int8._int8 is not None and int8._int8 is not first
+    assert int8._int8[0] is int8.model
 
 
 def test_bad_quantize_values(cohort: Cohort, hierarchy: Hierarchy) -> None:

@@ -71,6 +71,21 @@ class TorchConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _check_sampling_settings(values: dict[str, Any], device: torch.device) -> None:
+    """``ValueError`` naming the setting for a sampling setting of the wrong type or range
+    (the checks of construction, ``-p`` at training, and :meth:`set_sampling_options`)."""
+    for key, kinds in (("temperature", (int, float)), ("top_p", (int, float)),
+                       ("top_k", (int,)), ("sample_batch_size", (int,))):
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            kind = "a number" if len(kinds) == 2 else "an integer"
+            raise ValueError(f"{key}: expected {kind}, got {value!r}")
+    check_sampling_options(values["temperature"], values["top_k"], values["top_p"])
+    if values["sample_batch_size"] < 1:
+        raise ValueError(f"sample_batch_size: must be >= 1, got {values['sample_batch_size']}")
+    check_quantize(values["quantize"], device)
+
+
 def _resolve_device(device: str | None) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -103,7 +118,6 @@ class TorchGenerator:
             raise TypeError(f"{self.name}: unknown option(s) {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(known))}")
         self.config = TorchConfig(**options)
-        check_sampling_options(self.config.temperature, self.config.top_k, self.config.top_p)
         if threads is not None and threads < 1:
             raise ValueError(f"threads: must be >= 1, got {threads}")
         if workers is not None and workers < 1:
@@ -111,7 +125,7 @@ class TorchGenerator:
         if sampler not in ("auto", "compiled", "torch"):
             raise ValueError(f"sampler: expected 'auto', 'compiled' or 'torch', got {sampler!r}")
         self.device = _resolve_device(device)
-        check_quantize(self.config.quantize, self.device)
+        _check_sampling_settings(asdict(self.config), self.device)
         self.progress = progress
         self.threads = threads
         #: Sampling worker threads, each running whole blocks of ``sample_batch_size``
@@ -147,18 +161,7 @@ class TorchGenerator:
             raise ValueError(f"sampling options: {self.name} does not take "
                              f"{', '.join(unknown)}; it takes "
                              f"{', '.join(self.sampling_option_names)}")
-        for key in ("temperature", "top_p", "top_k", "sample_batch_size"):
-            value = options.get(key, 0)
-            kinds = (int, float) if key in ("temperature", "top_p") else (int,)
-            if isinstance(value, bool) or not isinstance(value, kinds):
-                kind = "a number" if len(kinds) == 2 else "an integer"
-                raise ValueError(f"{key}: expected {kind}, got {value!r}")
-        new = {**asdict(self.config), **options}
-        check_sampling_options(new["temperature"], new["top_k"], new["top_p"])
-        check_quantize(new["quantize"], self.device)
-        if new["sample_batch_size"] < 1:
-            raise ValueError(
-                f"sample_batch_size: must be >= 1, got {new['sample_batch_size']}")
+        _check_sampling_settings({**asdict(self.config), **options}, self.device)
         for key, value in options.items():
             setattr(self.config, key, value)
 

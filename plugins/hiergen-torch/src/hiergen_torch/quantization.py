@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import copy
 import warnings
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import nn
 
-Quantize = Literal["none", "int8"]
 QUANTIZE_CHOICES: tuple[str, ...] = ("none", "int8")
 
 M = TypeVar("M", bound=nn.Module)
