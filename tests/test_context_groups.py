@@ -118,42 +118,48 @@ def test_tied_ranks_still_give_distinct_codes_for_a_repeated_category() -> None:
     assert np.array_equal(hierarchy.code_category[codes[:, 0]], np.full(n_visits, c250))
 
 
-@pytest.mark.parametrize("simd", [False, True])
-def test_the_best_context_table_is_found_among_thousands(simd: bool) -> None:
-    # Two target categories of 50 codes and 3,000 one-code context categories; 1,500 tables
-    # per target, each a point mass on its own code, so every drawn code shows which table
-    # was used. Expected: the highest-scoring table among the visit's context codes, else
-    # the base table (a point mass on the target's first code).
-    rng = np.random.default_rng(11)
-    n_ctx, width = 3000, 50
-    sizes = np.array([width, width] + [1] * n_ctx)
+def check_best_tables_are_found(
+    n_targets: int, tables_per_context: list[int], n_visits: int, simd: bool, seed: int
+) -> None:
+    """Target categories 0 .. n_targets - 1 of 50 codes, one one-code category per context
+    code; context code j is the context of tables_per_context[j] random targets, each table a
+    point mass on its own code, so every drawn code shows which table was used. Expected: the
+    highest-scoring table among the visit's context codes, else the base table (a point
+    mass on the target's first code)."""
+    rng = np.random.default_rng(seed)
+    n_ctx, width = len(tables_per_context), 50
+    sizes = np.array([width] * n_targets + [1] * n_ctx)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    base_w = np.ones(int(offsets[-1]))
-    base_w[1:width] = 0.0
-    base_w[width + 1 : 2 * width] = 0.0
+    base_w = np.zeros(int(offsets[-1]))
+    base_w[offsets[:-1]] = 1.0
     core = core_module()
     base = core.CategoryIndex(offsets, base_w)
-    category = np.repeat([0, 1], 1500).astype(np.int32)
-    context = np.concatenate(
-        [2 * width + rng.choice(n_ctx, 1500, replace=False) for _ in range(2)]
+    ctx_code = offsets[n_targets : n_targets + n_ctx]
+    category = np.concatenate(
+        [rng.choice(n_targets, k, replace=False) for k in tables_per_context]
     ).astype(np.int32)
+    context = np.repeat(ctx_code, tables_per_context).astype(np.int32)
+    order = rng.permutation(category.size)  # tables in no particular order
+    category, context = category[order], context[order]
     score = rng.permutation(category.size).astype(np.float64)
     mass = 1 + rng.integers(0, width - 1, category.size)
     weights = np.zeros((category.size, width))
     weights[np.arange(category.size), mass] = 1.0
-    rank = np.concatenate([[n_ctx, n_ctx + 1], np.arange(n_ctx)]).astype(np.int32)
+    rank = np.concatenate([n_ctx + np.arange(n_targets), np.arange(n_ctx)]).astype(np.int32)
     index = core.ContextIndex(base, category, context, score, weights.ravel(), rank)
 
     visits, expected = [], []
-    for _ in range(600):
-        ctx_cats = 2 + rng.choice(n_ctx, int(rng.integers(0, 13)), replace=False)
-        targets = [0, 1] if rng.random() < 0.5 else [int(rng.integers(0, 2))]
+    for _ in range(n_visits):
+        ctx_cats = n_targets + rng.choice(n_ctx, int(rng.integers(0, min(n_ctx, 12) + 1)),
+                                          replace=False)
+        targets = rng.choice(n_targets, int(rng.integers(1, min(n_targets, 3) + 1)),
+                             replace=False)
         cats = list(rng.permutation(np.concatenate([ctx_cats, targets])))
         visits.append(cats)
         codes = {int(offsets[c]) for c in ctx_cats}
         want = []
         for c in cats:
-            if c >= 2:
+            if c >= n_targets:
                 want.append(int(offsets[c]))
                 continue
             hits = [t for t in np.flatnonzero(category == c) if int(context[t]) in codes]
@@ -169,6 +175,21 @@ def test_the_best_context_table_is_found_among_thousands(simd: bool) -> None:
     finally:
         core.simd(was)
     assert np.array_equal(got, np.concatenate(expected))
+
+
+@pytest.mark.parametrize("simd", [False, True])
+def test_the_best_context_table_is_found_among_thousands(simd: bool) -> None:
+    # Two targets, 3,000 context codes of 1 or 2 tables each (3,000 tables in all).
+    tables_per_context = list(np.random.default_rng(10).integers(1, 3, 3000))
+    check_best_tables_are_found(2, tables_per_context, 600, simd, seed=11)
+
+
+@pytest.mark.parametrize("simd", [False, True])
+def test_the_best_context_table_is_found_whatever_the_context_count(simd: bool) -> None:
+    # One lookup region per context code, of a size that grows with its tables, up to one
+    # slot per category for the codes that are the context of (nearly) every target.
+    tables_per_context = [1, 2, 3, 4, 5, 7, 9, 16, 17, 33, 64, 65, 100, 150, 200, 250, 299, 300]
+    check_best_tables_are_found(300, tables_per_context, 800, simd, seed=12)
 
 
 def test_draw_order_paths_agree_whatever_the_rank_range() -> None:
@@ -202,3 +223,20 @@ def test_draw_order_paths_agree_whatever_the_rank_range() -> None:
     index = core.ContextIndex(base, category, context, score, weights,
                               (n_cat - 1 - rank).astype(np.int32))
     assert not np.array_equal(outs[0], index.sample_visits(cats, vo, seed=5, exhausted="repeat"))
+
+
+def test_more_tables_than_the_lookup_can_index_is_a_clear_error() -> None:
+    # A lookup slot holds the category and the table index in 32 bits: with 65,535
+    # categories, 16 bits are left, for 65,536 tables.
+    n_cat = 65_535
+    core = core_module()
+    base = core.CategoryIndex(np.arange(n_cat + 1, dtype=np.int64), np.ones(n_cat))
+    n_tab = 65_537
+    category = (np.arange(n_tab) % n_cat).astype(np.int32)
+    context = (np.arange(n_tab) // n_cat).astype(np.int32)
+    rank = np.arange(n_cat, dtype=np.int32)
+    with pytest.raises(ValueError, match="65537 tables for 65535 categories; at most 65536 fit"):
+        core.ContextIndex(base, category, context, np.ones(n_tab), np.ones(n_tab), rank)
+    index = core.ContextIndex(base, category[:-1], context[:-1], np.ones(n_tab - 1),
+                              np.ones(n_tab - 1), rank)
+    assert index.n_tables == n_tab - 1

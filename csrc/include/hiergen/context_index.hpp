@@ -5,10 +5,11 @@
 // drawn in the visit, else from its stratum's table of the base index. The context tables of
 // a category are laid out by decreasing score, so "best" is the lowest table index found.
 //
-// Lookups go through one open-addressing hash table ((category, context code) -> table
-// index). They are made eagerly: as soon as a code is drawn, it is looked up as a context of
-// every later draw of the visit, so the lookups of a visit are independent loads. Visits of
-// the same length are drawn in groups, one draw of every visit at a time (draw_batched).
+// Lookups go through a hash table ((category, context code) -> table index) grouped by
+// context code (ContextLookup). They are made eagerly: as soon as a code is drawn, it is
+// looked up as a context of every later draw of the visit, so the lookups of a visit are
+// independent loads, all in the drawn code's region of the table. Visits of the same
+// length are drawn in groups, one draw of every visit at a time (draw_batched).
 // Codes stay distinct within a visit (rejection, then an exact draw among the codes left, as
 // CategoryIndex::sample_visits does); visit v uses the counter sub-stream (seed, v), so the
 // output depends only on the inputs and the seed, never on the thread count or grouping.
@@ -52,7 +53,6 @@ class ContextIndex {
     const auto& offsets = base_->offsets();
     if ((n_cat + 1) * n_codes >= 0xFFFFFFFFull)
       fail("context tables: (n_categories + 1) x n_codes must be below 2^32");
-    no_key_ = static_cast<std::uint32_t>(n_cat * n_codes);  // above every key: matches none
     rank_.assign(rank, rank + n_cat);
     {
       std::vector<std::int32_t> sorted(rank_);
@@ -103,7 +103,7 @@ class ContextIndex {
         tables_.add_table(bt.effective_weights() + r.start, r.size, r.base,
                           ZeroWeightPolicy::kUniform);
       }
-    std::vector<std::uint32_t> keys(n_tables);
+    std::vector<std::uint32_t> keys(n_tables), key_cat(n_tables), key_context(n_tables);
     ctx_refs_.resize(n_tables);
     has_context_.assign(n_cat, 0);
     for (std::size_t i = 0; i < n_tables; ++i) {
@@ -120,6 +120,8 @@ class ContextIndex {
           ZeroWeightPolicy::kError);
       if (id < 0) fail("weights: context table " + std::to_string(t) + " has only zero weights");
       ctx_refs_[i] = tables_.tables()[id];
+      key_cat[i] = static_cast<std::uint32_t>(c);
+      key_context[i] = static_cast<std::uint32_t>(context[t]);
       keys[i] = static_cast<std::uint32_t>(c * n_codes + static_cast<std::size_t>(context[t]));
       has_context_[c] = 1;
     }
@@ -129,10 +131,7 @@ class ContextIndex {
     if (dup != sorted_keys.end())
       fail("context tables: (category " + std::to_string(*dup / n_codes) + ", context " +
            std::to_string(*dup % n_codes) + ") appears twice");
-    lookup_ = ContextLookup(keys);
-    key_base_.resize(n_cat);
-    for (std::size_t c = 0; c < n_cat; ++c)
-      key_base_[c] = has_context_[c] ? static_cast<std::uint32_t>(c * n_codes) : no_key_;
+    lookup_ = ContextLookup(key_cat, key_context, n_cat, n_codes);
     n_tables_ = n_tables;
   }
 
@@ -144,8 +143,7 @@ class ContextIndex {
   std::size_t nbytes() const noexcept {
     return (tables_.n_tables() + ctx_refs_.size()) * sizeof(TableRef) +
            tables_.n_entries() * (sizeof(AliasEntry) + sizeof(double)) + lookup_.nbytes() +
-           rank_.size() * sizeof(std::int32_t) + has_context_.size() +
-           key_base_.size() * sizeof(std::uint32_t);
+           rank_.size() * sizeof(std::int32_t) + has_context_.size();
   }
 
   /// Draw codes visit by visit (see CategoryIndex::sample_visits); with `use_context`, in
@@ -232,14 +230,14 @@ class ContextIndex {
     std::vector<std::uint64_t> sort_key;  ///< (rank << 32 | position) per element
     std::vector<std::uint32_t> pos;       ///< position (in the visit) of each draw
     std::vector<std::uint32_t> probe_at;  ///< draws whose category has context tables
-    std::vector<std::uint32_t> probe_key;   ///< their lookup base (key_base_)
+    std::vector<std::uint32_t> probe_cat;   ///< their category
     std::vector<std::uint32_t> probe_best;  ///< their best context table so far
     void reserve(std::size_t len) {
       if (pos.size() < len + 1) {
         sort_key.resize(len + 1);
         pos.resize(len + 1);
         probe_at.resize(len + 1);
-        probe_key.resize(len + 1);
+        probe_cat.resize(len + 1);
         probe_best.resize(len + 1);
       }
     }
@@ -298,13 +296,13 @@ class ContextIndex {
 
   /// Draw order and lookups of the visit of `len` elements at cats[b..] (the one-visit
   /// path): pos[0..len) lists the elements in (rank, position) order; probe_at[0..n) the
-  /// draws whose category has context tables (then the sentinel len), with their lookup base
-  /// in probe_key and kNone in probe_best. Returns n.
+  /// draws whose category has context tables (then the sentinel len), with their category
+  /// in probe_cat and kNone in probe_best. Returns n.
   template <class Cat>
   std::uint32_t plan_visit(const Cat* __restrict cats, std::size_t b, std::size_t len,
                            Scratch& sc, std::uint32_t* __restrict pos,
                            std::uint32_t* __restrict probe_at,
-                           std::uint32_t* __restrict probe_key,
+                           std::uint32_t* __restrict probe_cat,
                            std::uint32_t* __restrict probe_best) const {
     order_by_sort(cats, b, len, sc, pos);
     const std::uint8_t* has_context = has_context_.data();
@@ -312,7 +310,7 @@ class ContextIndex {
     for (std::size_t i = 0; i < len; ++i) {
       const auto c = static_cast<std::size_t>(cats[b + pos[i]]);
       probe_at[n_probe] = static_cast<std::uint32_t>(i);
-      probe_key[n_probe] = key_base_[c];
+      probe_cat[n_probe] = static_cast<std::uint32_t>(c);
       probe_best[n_probe] = ContextLookup::kNone;
       n_probe += has_context[c];
     }
@@ -334,7 +332,7 @@ class ContextIndex {
     next_stamp(sc);
     sc.reserve(len);
     ln.n_probe = plan_visit(cats, b, len, sc, sc.pos.data(), sc.probe_at.data(),
-                            sc.probe_key.data(), sc.probe_best.data());
+                            sc.probe_cat.data(), sc.probe_best.data());
     ln.v = v;
     ln.b = b;
     ln.len = len;
@@ -364,7 +362,7 @@ class ContextIndex {
     std::size_t q0 = ln.q0;
     std::uint32_t best = ContextLookup::kNone;
     if (sc.probe_at[q0] == i) best = sc.probe_best[q0++];
-    const bool from_context = best != ContextLookup::kNone;
+    const bool from_context = lookup_.found(best);
     const TableRef& t = from_context ? ctx_refs_[best] : ln.row[c];
     std::uint64_t k = ln.k;
     const std::uint32_t stamp = sc.stamp;
@@ -382,10 +380,10 @@ class ContextIndex {
     // merge_lookups: with one code its scalar path, prefetch pass included, made visits of
     // 33-120 codes 1.35x slower.)
     const auto ucode = static_cast<std::uint32_t>(code);
-    const std::uint32_t* __restrict probe_key = sc.probe_key.data();
+    const std::uint32_t* __restrict probe_cat = sc.probe_cat.data();
     std::uint32_t* __restrict probe_best = sc.probe_best.data();
     for (std::size_t q = q0, e = ln.n_probe; q < e; ++q) {
-      const std::uint32_t found = lookup_.find(probe_key[q] + ucode);
+      const std::uint32_t found = lookup_.raw(probe_cat[q], ucode);
       probe_best[q] = found < probe_best[q] ? found : probe_best[q];
     }
     ln.q0 = q0;
@@ -498,7 +496,6 @@ class ContextIndex {
   struct Group {
     std::vector<std::uint32_t> cat = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
     std::vector<std::uint32_t> at = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);  ///< in out
-    std::vector<std::uint32_t> key = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
     std::vector<std::uint32_t> best = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
     std::vector<std::int32_t> code = std::vector<std::int32_t>(kGroupMaxLen * kGroup);
     std::vector<std::size_t> visit = std::vector<std::size_t>(kGroup);
@@ -514,7 +511,7 @@ class ContextIndex {
   };
 
   /// Plan visit v (length len, 1..kGroupMaxLen) as member g of the group: draw order (rank, then
-  /// position), lookup keys (a key that matches no table where the category has none), and
+  /// position), and
   /// with tied ranks which draws repeat a category. (The caller sets the stream, the stratum
   /// row and the rows of `best`.)
   template <class Cat>
@@ -529,13 +526,10 @@ class ContextIndex {
     } else {
       order_by_sort(cats, b, len, sc, pos);
     }
-    const std::uint32_t* key_base = key_base_.data();
     for (std::size_t i = 0; i < len; ++i) {
-      const std::uint32_t c = cat[pos[i]];
       const std::size_t e = i * kGroup + g;
-      gr.cat[e] = c;
+      gr.cat[e] = cat[pos[i]];
       gr.at[e] = static_cast<std::uint32_t>(b + pos[i]);
-      gr.key[e] = key_base[c];
     }
     if (!distinct_ranks_) {  // tied ranks: compare with every earlier draw (see draw_group)
       for (std::size_t i = 1; i < len; ++i) {
@@ -636,8 +630,9 @@ class ContextIndex {
       for (std::size_t g = 0; g < m; ++g) {
         const std::uint32_t best = gr.best[e0 + g];
         const TableRef* own = gr.row[g] + gr.cat[e0 + g];
-        const TableRef* from = ctx + (best != ContextLookup::kNone ? best : 0u);
-        gr.ref[g] = best != ContextLookup::kNone ? from : own;
+        const bool found = lookup_.found(best);
+        const TableRef* from = ctx + (found ? best : 0u);
+        gr.ref[g] = found ? from : own;
         prefetch_read(gr.ref[g]);
       }
       // Random bits, and the alias entry they pick.
@@ -670,7 +665,7 @@ class ContextIndex {
       if (!distinct_ranks_) gr.repeats[i] = 0;  // ready for the next group
       // The new codes as contexts of the later draws.
       if (i + 1 < len)
-        merge_lookups(lookup_, gr.key.data() + (i + 1) * kGroup, gr.code.data() + e0,
+        merge_lookups(lookup_, gr.cat.data() + (i + 1) * kGroup, gr.code.data() + e0,
                       gr.best.data() + (i + 1) * kGroup, m, kGroup, len - i - 1, kGroup);
     }
   }
@@ -717,9 +712,7 @@ class ContextIndex {
   ContextLookup lookup_;
   std::vector<TableRef> ctx_refs_;         ///< context tables, preferred first per category
   std::vector<std::uint8_t> has_context_;  ///< per category: has context tables
-  std::vector<std::uint32_t> key_base_;    ///< per category: lookup key of code 0 (or no_key_)
   std::vector<std::int32_t> rank_;
-  std::uint32_t no_key_ = 0;  ///< lookup base of categories without tables: matches no key
   bool distinct_ranks_ = false;  ///< no two categories share a rank
   bool small_ranks_ = false;  ///< every rank in [0, 2^23): (rank << 8 | position) fits int32
   bool tiny_ranks_ = false;   ///< every rank in [0, 2047): (rank << 5 | position) fits uint16

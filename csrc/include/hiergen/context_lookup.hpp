@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -12,137 +13,179 @@
 
 namespace hiergen {
 
-/// (category, context code) -> context table index: a cuckoo hash table over 32-bit keys
-/// category * n_codes + code. Every key sits in one of its two slots, so a lookup reads
-/// both (two independent loads) and selects with masks: no branch, whatever the key. The
-/// slots of a key come from 32-bit multiplicative hashes y = key * multiplier (one per way):
-/// the top bits of y pick the slot, and since multiplying by an odd number is a bijection, the
-/// slot, the way and the remaining low bits of y identify the key exactly. A slot is therefore
-/// one 32-bit word, [way : 1][low bits of y : 32 - bits][table index : bits - 1], and a
-/// lookup reads nothing else; a SIMD kernel computes eight at a time. Load at most 1/3, so
-/// construction rarely needs to retry with other multipliers; the slot of a key does not
-/// affect results, only speed.
+/// (category, context code) -> context table index, for the tables keyed by
+/// (category c, context code d).
+///
+/// The slots are grouped by context code, and each code's region is a perfect hash of its
+/// categories: code d's keys sit at slot (c * multiplier(d)) >> shift(d) of its region, no
+/// two in one slot. Construction tries a few dozen multipliers for the smallest power-of-two
+/// size that has a collision-free one; a code with many tables (where that size would reach
+/// n_categories) gets a direct region of n_categories slots (multiplier 1, shift 0: slot c).
+/// A lookup is therefore one load, and a drawn code, looked up as the context of every later
+/// draw of its visit, reads one small region. (A SIMD gather costs about the same per
+/// element whether it hits L1 or L2 here, so one load per lookup is what counts.)
+///
+/// A slot is one 32-bit word c << index_bits | table index (an empty slot: all ones, and c
+/// never has all its bits set). A lookup XORs the slot with c << index_bits: that leaves the
+/// table index where the slot holds the key, and a value of index_limit() or more where it
+/// does not (the category bits differ), so taking the minimum over several lookups needs no
+/// branch and no select (raw()).
 class ContextLookup {
  public:
   static constexpr std::uint32_t kNone = 0xFFFFFFFFu;
 
+  /// A region word: first slot << kOffsetShift | multiplier choice << kShiftBits | shift.
+  static constexpr std::uint32_t kShiftBits = 5, kChoiceBits = 6;
+  static constexpr std::uint32_t kOffsetShift = kShiftBits + kChoiceBits;
+  /// The multiplier of choice m is kMulLow[m & 7] * kMulHigh[m >> 3] (mod 2^32); choice 0 is 1.
+  static constexpr std::uint32_t kMulLow[8] = {1u,          0x9E3779B1u, 0x85EBCA77u, 0xC2B2AE3Du,
+                                               0x27D4EB2Fu, 0x165667B1u, 0xD3A2646Du, 0xFD7046C5u};
+  static constexpr std::uint32_t kMulHigh[8] = {1u,          0xB55A4F09u, 0x8CB92BA7u, 0x4CF5AD43u,
+                                                0x2545F491u, 0xA24BAED5u, 0xE7037ED1u, 0x5851F42Du};
+
   ContextLookup() = default;
 
-  /// Table i has key keys[i] (distinct).
-  explicit ContextLookup(const std::vector<std::uint32_t>& keys) {
-    std::uint32_t bits = 4;
-    while ((std::size_t{1} << bits) < 3 * keys.size()) ++bits;
-    for (std::uint64_t attempt = 0;; ++attempt) {
-      if (attempt > 0 && attempt % 8 == 0) ++bits;  // a crowded hash: more room
-      if (bits > 31) throw std::length_error("context tables: too many to index");
-      set_layout(bits);
-      mul_[0] = kMultipliers[attempt % kNumMultipliers];
-      // Offsets 1..5 of the multiplier list: the two multipliers always differ.
-      mul_[1] = kMultipliers[(attempt + 1 + (attempt / kNumMultipliers) % (kNumMultipliers - 1)) %
-                             kNumMultipliers];
-      if (build(keys, bits)) return;
+  /// Table i has key (category[i], context[i]), distinct pairs; categories below
+  /// n_categories, contexts below n_codes. Throws std::length_error when the table indexes
+  /// do not fit beside the category bits, or the regions exceed 2^21 slots.
+  ContextLookup(const std::vector<std::uint32_t>& category,
+                const std::vector<std::uint32_t>& context, std::size_t n_categories,
+                std::size_t n_codes)
+      : n_categories_(static_cast<std::uint32_t>(n_categories)) {
+    std::uint32_t cat_bits = 1;
+    while ((std::uint64_t{1} << cat_bits) <= n_categories) ++cat_bits;  // c < all ones
+    index_bits_ = 32u - cat_bits;
+    if (category.size() > (std::uint64_t{1} << index_bits_))
+      throw std::length_error("context tables: " + std::to_string(category.size()) +
+                              " tables for " + std::to_string(n_categories) +
+                              " categories; at most " +
+                              std::to_string(std::uint64_t{1} << index_bits_) +
+                              " fit; keep fewer (max_tables)");
+    // The tables of each context code.
+    std::vector<std::size_t> start(n_codes + 1, 0);
+    for (const std::uint32_t d : context) ++start[d + 1];
+    for (std::size_t d = 0; d < n_codes; ++d) start[d + 1] += start[d];
+    std::vector<std::uint32_t> by_code(category.size());
+    {
+      std::vector<std::size_t> fill(start.begin(), start.end() - 1);
+      for (std::size_t i = 0; i < category.size(); ++i)
+        by_code[fill[context[i]]++] = static_cast<std::uint32_t>(i);
+    }
+    // Slot 0 stays empty: the region of every code without tables (one slot, shift 31).
+    regions_.assign(n_codes, region_word(0, 0, 31));
+    slots_.assign(1, kNone);
+    std::vector<std::uint32_t> taken;  // taken[slot] == stamp: used in this try
+    std::uint32_t stamp = 0;
+    for (std::size_t d = 0; d < n_codes; ++d) {
+      const std::uint32_t* tables = by_code.data() + start[d];
+      const std::size_t n = start[d + 1] - start[d];
+      if (n == 0) continue;
+      std::uint32_t choice = 0, shift = 31;  // one table: slot 0 of a one-slot region
+      std::size_t size = 1;
+      if (n > 1) {
+        bool found = false;
+        std::uint32_t bits = 1;
+        while ((std::size_t{1} << bits) < n) ++bits;
+        for (; !found && (std::size_t{1} << bits) < n_categories; ++bits) {
+          size = std::size_t{1} << bits;
+          shift = 32u - bits;
+          if (taken.size() < size) taken.resize(size, 0);
+          for (choice = 0; choice < (1u << kChoiceBits) && !found; ++choice) {
+            ++stamp;
+            found = true;
+            for (std::size_t i = 0; i < n && found; ++i) {
+              const std::uint32_t h = (category[tables[i]] * multiplier(choice)) >> shift;
+              found = taken[h] != stamp;
+              taken[h] = stamp;
+            }
+          }
+          --choice;  // the loop stepped past the one that worked
+        }
+        if (!found) {  // a direct region: slot c
+          choice = 0;
+          shift = 0;
+          size = n_categories;
+        }
+      }
+      const std::size_t align = size < kLineSlots ? size : kLineSlots;
+      const std::size_t off = (slots_.size() + align - 1) / align * align;
+      if (off + size > (std::size_t{1} << (32 - kOffsetShift)))
+        throw std::length_error(
+            "context tables: the lookup needs more than 2^21 slots; keep fewer tables "
+            "(max_tables)");
+      slots_.resize(off + size, kNone);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t c = category[tables[i]];
+        slots_[off + ((c * multiplier(choice)) >> shift)] = (c << index_bits_) | tables[i];
+      }
+      regions_[d] = region_word(static_cast<std::uint32_t>(off), choice, shift);
     }
   }
 
-  /// Index of the table with `key`, or kNone.
-  std::uint32_t find(std::uint32_t key) const noexcept {
-    std::uint32_t found = kNone;
-    for (std::uint32_t w = 0; w < 2; ++w) {
-      const std::uint32_t y = key * mul_[w];
-      const std::uint32_t word = slots_[y >> fp_bits_];
-      const std::uint32_t hit =
-          0u - static_cast<std::uint32_t>(((word & ~index_mask_) == tag(w, y)) &
-                                          ((word & index_mask_) != index_mask_));
-      found = ((word & index_mask_) & hit) | (found & ~hit);
-    }
-    return found;
+  /// The multiplier of choice m (see kMulLow).
+  static constexpr std::uint32_t multiplier(std::uint32_t m) noexcept {
+    return kMulLow[m & 7u] * kMulHigh[(m >> 3) & 7u];
   }
 
-  /// Ask for the cache lines of `key`'s two slots (a hint; find() is correct without it).
-  void prefetch(std::uint32_t key) const noexcept {
-    prefetch_read(slots_.data() + ((key * mul_[0]) >> fp_bits_));
-    prefetch_read(slots_.data() + ((key * mul_[1]) >> fp_bits_));
+  /// Table index of (c, d), or a value of index_limit() or more where there is none.
+  /// c below n_categories, d below n_codes.
+  std::uint32_t raw(std::uint32_t c, std::uint32_t d) const noexcept {
+    const std::uint32_t region = regions_[d];
+    const std::uint32_t choice = (region >> kShiftBits) & ((1u << kChoiceBits) - 1u);
+    const std::uint32_t slot =
+        (region >> kOffsetShift) + ((c * multiplier(choice)) >> (region & ((1u << kShiftBits) - 1u)));
+    return slots_[slot] ^ (c << index_bits_);
   }
 
-  std::size_t nbytes() const noexcept { return slots_.size() * sizeof(std::uint32_t); }
+  /// Table index of (c, d), or kNone.
+  std::uint32_t find(std::uint32_t c, std::uint32_t d) const noexcept {
+    const std::uint32_t x = raw(c, d);
+    return found(x) ? x : kNone;
+  }
+
+  /// Whether raw() output x names a table.
+  bool found(std::uint32_t x) const noexcept { return x < index_limit(); }
+  std::uint32_t index_limit() const noexcept { return std::uint32_t{1} << index_bits_; }
+
+  /// Ask for the start of d's region (a hint; raw() is correct without it).
+  void prefetch(std::uint32_t d) const noexcept {
+    prefetch_read(slots_.data() + (regions_[d] >> kOffsetShift));
+  }
+
+  std::size_t nbytes() const noexcept {
+    return (slots_.size() + regions_.size()) * sizeof(std::uint32_t);
+  }
 
   /// The raw layout, for SIMD kernels (see the class comment).
   const std::uint32_t* slots() const noexcept { return slots_.data(); }
-  std::uint32_t multiplier(int way) const noexcept { return mul_[way]; }
-  std::uint32_t fp_bits() const noexcept { return fp_bits_; }       ///< 32 - bits
-  std::uint32_t index_bits() const noexcept { return index_bits_; } ///< bits - 1
-  std::uint32_t index_mask() const noexcept { return index_mask_; } ///< also the empty mark
+  const std::uint32_t* regions() const noexcept { return regions_.data(); }
+  std::size_t n_codes() const noexcept { return regions_.size(); }
+  std::uint32_t n_categories() const noexcept { return n_categories_; }
+  std::uint32_t index_bits() const noexcept { return index_bits_; }
 
  private:
-  static constexpr int kNumMultipliers = 6;
-  static constexpr std::uint32_t kMultipliers[kNumMultipliers] = {
-      0x9E3779B1u, 0x85EBCA77u, 0xC2B2AE3Du, 0x27D4EB2Fu, 0x165667B1u, 0xD3A2646Du};
+  /// Regions of up to this many slots stay within one 64-byte line.
+  static constexpr std::size_t kLineSlots = 16;
 
-  void set_layout(std::uint32_t bits) noexcept {
-    fp_bits_ = 32u - bits;
-    index_bits_ = bits - 1u;
-    index_mask_ = (1u << index_bits_) - 1u;
-  }
-
-  /// The way and hash bits a slot holding the key with hash y (way w) carries.
-  std::uint32_t tag(std::uint32_t w, std::uint32_t y) const noexcept {
-    return (w << 31) | ((y & ((1u << fp_bits_) - 1u)) << index_bits_);
-  }
-
-  /// Cuckoo insertion of every key into 2^bits slots; false when a key cannot be placed
-  /// within a few evictions per bit of table size (then the caller retries other multipliers).
-  bool build(const std::vector<std::uint32_t>& keys, std::uint32_t bits) {
-    const std::size_t n_slots = std::size_t{1} << bits;
-    // Table indexes up to index_mask_ - 1 fit (index_mask_ marks an empty slot); with a load
-    // of at most 1/3 they always do.
-    if (keys.size() >= index_mask_) return false;
-    std::vector<std::uint32_t> key_at(n_slots, 0), index_at(n_slots, kNone);
-    const std::size_t max_kicks = 64 + 4 * std::size_t{bits};
-    auto home = [&](std::uint32_t key, std::uint32_t w) { return (key * mul_[w]) >> fp_bits_; };
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-      std::uint32_t key = keys[i], index = static_cast<std::uint32_t>(i);
-      std::uint32_t at = home(key, 0);
-      bool placed = false;
-      for (std::size_t kick = 0; kick < max_kicks && !placed; ++kick) {
-        const std::uint32_t h0 = home(key, 0), h1 = home(key, 1);
-        if (index_at[h0] == kNone) {
-          at = h0;
-          placed = true;
-        } else if (index_at[h1] == kNone) {
-          at = h1;
-          placed = true;
-        } else {
-          // Evict the occupant of the slot we did not come from, and move it on.
-          at = (at == h0) ? h1 : h0;
-          std::swap(key, key_at[at]);
-          std::swap(index, index_at[at]);
-        }
-      }
-      if (!placed) return false;
-      key_at[at] = key;
-      index_at[at] = index;
-    }
-    slots_.assign(n_slots, index_mask_);
-    for (std::size_t h = 0; h < n_slots; ++h) {
-      if (index_at[h] == kNone) continue;
-      const std::uint32_t w = home(key_at[h], 0) == h ? 0u : 1u;
-      slots_[h] = tag(w, key_at[h] * mul_[w]) | index_at[h];
-    }
-    return true;
+  static std::uint32_t region_word(std::uint32_t off, std::uint32_t choice,
+                                   std::uint32_t shift) noexcept {
+    return (off << kOffsetShift) | (choice << kShiftBits) | shift;
   }
 
   std::vector<std::uint32_t> slots_;
-  std::uint32_t mul_[2] = {0, 0};
-  std::uint32_t fp_bits_ = 28, index_bits_ = 3, index_mask_ = 7;
+  std::vector<std::uint32_t> regions_;
+  std::uint32_t n_categories_ = 0;
+  std::uint32_t index_bits_ = 0;
 };
 
-/// For each row r in [0, rows) and g in [0, n), with K = key + r * stride and
-/// B = best + r * stride: B[g] = min(B[g], lookup.find(K[g] + code[g])). The lookups of
-/// n codes as contexts of `rows` later draws, each kept where it finds a better (lower)
-/// table. An AVX2 kernel where the CPU has it and simd_enabled(), else a scalar loop; the
-/// results are the same. Columns n .. n_max - 1 (n_max <= stride) may be computed too, on
-/// whatever key, code and best hold there: the kernel then needs no scalar tail.
-void merge_lookups(const ContextLookup& lookup, const std::uint32_t* key,
+/// For each row r in [0, rows) and g in [0, n), with C = cat + r * stride and
+/// B = best + r * stride: B[g] = min(B[g], lookup.raw(C[g], code[g])). The lookups of
+/// n codes as contexts of `rows` later draws (of categories C), each kept where it finds a
+/// better (lower) table; B[g] names a table where lookup.found(B[g]). An AVX2 kernel where
+/// the CPU has it and simd_enabled(), else a scalar loop; the results are the same. Columns
+/// n .. n_max - 1 (n_max <= stride) may be computed too, on whatever cat, code and best hold
+/// there (categories and codes in range): the kernel then needs no scalar tail.
+void merge_lookups(const ContextLookup& lookup, const std::uint32_t* cat,
                    const std::int32_t* code, std::uint32_t* best, std::size_t n,
                    std::size_t n_max, std::size_t rows, std::size_t stride) noexcept;
 
