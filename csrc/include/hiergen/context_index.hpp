@@ -64,6 +64,14 @@ class ContextIndex {
     // rank << 5 | position (< 32) below 0xFFFF, the int16 padding key after the flip.
     tiny_ranks_ = std::all_of(rank_.begin(), rank_.end(),
                               [](std::int32_t r) { return r >= 0 && r < 2047; });
+    if (tiny_ranks_) {  // flipped: the unsigned key order is int16's signed order
+      rank_key16_.resize(n_cat);
+      for (std::size_t c = 0; c < n_cat; ++c)
+        rank_key16_[c] = static_cast<std::int16_t>((static_cast<std::uint32_t>(rank_[c]) << 5) ^ 0x8000u);
+    } else if (small_ranks_) {
+      rank_key32_.resize(n_cat);
+      for (std::size_t c = 0; c < n_cat; ++c) rank_key32_[c] = rank_[c] << 8;
+    }
     // Where each table's weights start, in the given layout.
     std::vector<std::size_t> w_off(n_tables + 1, 0);
     for (std::size_t t = 0; t < n_tables; ++t) {
@@ -425,63 +433,40 @@ class ContextIndex {
 #endif
   }
 
-  /// Keys (distinct) of the first n elements of a visit, padded to W with keys above every
-  /// real one; pos[r] = the element of rank r, by counting the smaller keys. The count runs
-  /// over all W elements at once for each real key: a fixed trip count, no data-dependent
-  /// branch. (Counting per element was a scalar loop of 3 instructions a comparison, once the
-  /// largest single cost of context-aware sampling.)
-  template <class K, std::size_t W>
-  static void order_by_count(const K* __restrict key, std::size_t n,
-                             std::uint32_t* __restrict pos) noexcept {
-    alignas(16) K smaller[W] = {};
+  /// cnt[i * kGroup + g] = the number of j < len with key[j * kGroup + g] < key[i * kGroup + g],
+  /// for the members g < m (and up to m rounded up to a vector): when element i of member g
+  /// is drawn, its keys being distinct. Vectorised across members, so a group of visits is
+  /// ordered with a fixed trip count and no data-dependent branch.
+  template <class K>
+  static void count_smaller(const K* __restrict key, K* __restrict cnt, std::size_t len,
+                            std::size_t m) noexcept {
 #if defined(__SSE2__)
-    if constexpr (std::is_same_v<K, std::int16_t>) {
-      // Eight keys per instruction, the counts kept in registers (SSE2 is part of x86-64).
-      constexpr std::size_t V = W / 8;
-      __m128i kv[V], cnt[V];
-      for (std::size_t v = 0; v < V; ++v) {
-        kv[v] = _mm_load_si128(reinterpret_cast<const __m128i*>(key) + v);
-        cnt[v] = _mm_setzero_si128();
+    constexpr std::size_t kLanes = 16 / sizeof(K);  // SSE2 is part of x86-64
+    auto less = [](__m128i a, __m128i b) {
+      if constexpr (sizeof(K) == 2) return _mm_cmplt_epi16(a, b);
+      else return _mm_cmplt_epi32(a, b);
+    };
+    auto minus = [](__m128i a, __m128i b) {
+      if constexpr (sizeof(K) == 2) return _mm_sub_epi16(a, b);
+      else return _mm_sub_epi32(a, b);
+    };
+    for (std::size_t g = 0; g < m; g += kLanes)
+      for (std::size_t i = 0; i < len; ++i) {
+        const __m128i ki = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + i * kGroup + g));
+        __m128i c = _mm_setzero_si128();
+        for (std::size_t j = 0; j < len; ++j)
+          c = minus(c, less(_mm_loadu_si128(reinterpret_cast<const __m128i*>(key + j * kGroup + g)), ki));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(cnt + i * kGroup + g), c);
       }
-      for (std::size_t j = 0; j < n; ++j) {  // padding keys are never smaller
-        const __m128i kj = _mm_set1_epi16(key[j]);
-        for (std::size_t v = 0; v < V; ++v)
-          cnt[v] = _mm_sub_epi16(cnt[v], _mm_cmplt_epi16(kj, kv[v]));
+#else
+    for (std::size_t i = 0; i < len; ++i)
+      for (std::size_t g = 0; g < m; ++g) {
+        K c = 0;
+        for (std::size_t j = 0; j < len; ++j)
+          c = static_cast<K>(c + (key[j * kGroup + g] < key[i * kGroup + g]));
+        cnt[i * kGroup + g] = c;
       }
-      for (std::size_t v = 0; v < V; ++v)
-        _mm_store_si128(reinterpret_cast<__m128i*>(smaller) + v, cnt[v]);
-    } else
 #endif
-    {
-      for (std::size_t j = 0; j < n; ++j) {
-        const K kj = key[j];
-        for (std::size_t i = 0; i < W; ++i)
-          smaller[i] = static_cast<K>(smaller[i] + (kj < key[i]));
-      }
-    }
-    for (std::size_t i = 0; i < n; ++i)
-      pos[static_cast<std::size_t>(smaller[i])] = static_cast<std::uint32_t>(i);
-  }
-
-  /// pos[r] = the element of the visit's categories `cat` (n of them) with the r-th smallest
-  /// key rank << kPosBits | position, in keys of type K: int16 where the ranks allow it (twice
-  /// the keys per vector instruction), else int32. `flip` maps the unsigned key order onto
-  /// K's signed order (0x8000 for int16).
-  template <class K, int Shift, std::uint32_t Flip>
-  void order_by_rank(const std::uint32_t* cat, std::size_t n,
-                     std::uint32_t* __restrict pos) const noexcept {
-    alignas(16) K key[kGroupMaxLen];
-    for (std::size_t i = 0; i < kGroupMaxLen; ++i) key[i] = std::numeric_limits<K>::max();
-    const std::int32_t* rank = rank_.data();
-    for (std::size_t i = 0; i < n; ++i)
-      key[i] = static_cast<K>(((static_cast<std::uint32_t>(rank[cat[i]]) << Shift) |
-                               static_cast<std::uint32_t>(i)) ^ Flip);
-    if (n <= 8)
-      order_by_count<K, 8>(key, n, pos);
-    else if (n <= 16)
-      order_by_count<K, 16>(key, n, pos);
-    else
-      order_by_count<K, kGroupMaxLen>(key, n, pos);
   }
 
   /// Visits of one length drawn together (see draw_batched).
@@ -489,8 +474,6 @@ class ContextIndex {
   /// Visits a thread takes at a time and groups by length: more visits give fuller groups,
   /// fewer leave the threads unevenly loaded at the end.
   static constexpr std::size_t kGroupChunk = 4096;
-  /// How many members ahead planning asks for a visit's categories.
-  static constexpr std::size_t kPlanAhead = 8;
 
   /// A group's state: element arrays indexed [draw * kGroup + visit], visit arrays [visit].
   struct Group {
@@ -498,7 +481,13 @@ class ContextIndex {
     std::vector<std::uint32_t> at = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);  ///< in out
     std::vector<std::uint32_t> best = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
     std::vector<std::int32_t> code = std::vector<std::int32_t>(kGroupMaxLen * kGroup);
+    /// Draw-order keys and their counts (planning), in int16 or int32.
+    std::vector<std::int16_t> key16 = std::vector<std::int16_t>(kGroupMaxLen * kGroup);
+    std::vector<std::int16_t> cnt16 = std::vector<std::int16_t>(kGroupMaxLen * kGroup);
+    std::vector<std::int32_t> key32 = std::vector<std::int32_t>(kGroupMaxLen * kGroup);
+    std::vector<std::int32_t> cnt32 = std::vector<std::int32_t>(kGroupMaxLen * kGroup);
     std::vector<std::size_t> visit = std::vector<std::size_t>(kGroup);
+    std::vector<std::size_t> first = std::vector<std::size_t>(kGroup);  ///< its first element
     std::vector<CounterStream> vs = std::vector<CounterStream>(kGroup, CounterStream{0});
     std::vector<std::uint64_t> k = std::vector<std::uint64_t>(kGroup);
     std::vector<std::uint64_t> bits = std::vector<std::uint64_t>(kGroup);
@@ -510,33 +499,57 @@ class ContextIndex {
     std::vector<std::uint64_t> repeats = std::vector<std::uint64_t>(kGroupMaxLen);
   };
 
-  /// Plan visit v (length len, 1..kGroupMaxLen) as member g of the group: draw order (rank, then
-  /// position), and
-  /// with tied ranks which draws repeat a category. (The caller sets the stream, the stratum
-  /// row and the rows of `best`.)
+  /// Plan the m visits of the group (each of `len` elements, from gr.first): the draw order
+  /// (rank, then position) of each, and with tied ranks which draws repeat a category. With
+  /// ranks that fit 16- or 32-bit keys the group is ordered at once (count_smaller), else
+  /// visit by visit (order_by_sort, scratch in `sc`).
   template <class Cat>
-  void plan_member(Group& gr, std::size_t g, const Cat* __restrict cats, std::size_t b,
-                   std::size_t len, Scratch& sc) const {
-    std::uint32_t pos[kGroupMaxLen], cat[kGroupMaxLen];
-    for (std::size_t i = 0; i < len; ++i) cat[i] = static_cast<std::uint32_t>(cats[b + i]);
+  void plan_group(Group& gr, std::size_t m, std::size_t len, const Cat* __restrict cats,
+                  Scratch& sc) const {
     if (tiny_ranks_) {
-      order_by_rank<std::int16_t, 5, 0x8000u>(cat, len, pos);
+      order_group(gr, m, len, cats, rank_key16_.data(), gr.key16.data(), gr.cnt16.data());
     } else if (small_ranks_) {
-      order_by_rank<std::int32_t, 8, 0u>(cat, len, pos);
+      order_group(gr, m, len, cats, rank_key32_.data(), gr.key32.data(), gr.cnt32.data());
     } else {
-      order_by_sort(cats, b, len, sc, pos);
-    }
-    for (std::size_t i = 0; i < len; ++i) {
-      const std::size_t e = i * kGroup + g;
-      gr.cat[e] = cat[pos[i]];
-      gr.at[e] = static_cast<std::uint32_t>(b + pos[i]);
+      std::uint32_t pos[kGroupMaxLen];
+      for (std::size_t g = 0; g < m; ++g) {
+        const std::size_t b = gr.first[g];
+        order_by_sort(cats, b, len, sc, pos);
+        for (std::size_t r = 0; r < len; ++r) {
+          const std::size_t e = r * kGroup + g;
+          gr.cat[e] = static_cast<std::uint32_t>(cats[b + pos[r]]);
+          gr.at[e] = static_cast<std::uint32_t>(b + pos[r]);
+        }
+      }
     }
     if (!distinct_ranks_) {  // tied ranks: compare with every earlier draw (see draw_group)
-      for (std::size_t i = 1; i < len; ++i) {
-        bool seen = false;
-        for (std::size_t j = 0; j < i; ++j)
-          seen |= gr.cat[j * kGroup + g] == gr.cat[i * kGroup + g];
-        gr.repeats[i] |= static_cast<std::uint64_t>(seen) << g;
+      for (std::size_t g = 0; g < m; ++g)
+        for (std::size_t i = 1; i < len; ++i) {
+          bool seen = false;
+          for (std::size_t j = 0; j < i; ++j)
+            seen |= gr.cat[j * kGroup + g] == gr.cat[i * kGroup + g];
+          gr.repeats[i] |= static_cast<std::uint64_t>(seen) << g;
+        }
+    }
+  }
+
+  /// The draw order of the group's visits from keys rank_key[category] | position, K wide.
+  template <class K, class Cat>
+  void order_group(Group& gr, std::size_t m, std::size_t len, const Cat* __restrict cats,
+                   const K* __restrict rank_key, K* __restrict key, K* __restrict cnt) const {
+    for (std::size_t g = 0; g < m; ++g) {
+      const Cat* c = cats + gr.first[g];
+      for (std::size_t i = 0; i < len; ++i)
+        key[i * kGroup + g] =
+            static_cast<K>(rank_key[static_cast<std::size_t>(c[i])] | static_cast<K>(i));
+    }
+    count_smaller(key, cnt, len, m);
+    for (std::size_t g = 0; g < m; ++g) {
+      const std::size_t b = gr.first[g];
+      for (std::size_t i = 0; i < len; ++i) {
+        const std::size_t e = static_cast<std::size_t>(cnt[i * kGroup + g]) * kGroup + g;
+        gr.cat[e] = static_cast<std::uint32_t>(cats[b + i]);
+        gr.at[e] = static_cast<std::uint32_t>(b + i);
       }
     }
   }
@@ -605,15 +618,16 @@ class ContextIndex {
           std::fill(gr.best.begin(), gr.best.begin() + static_cast<std::ptrdiff_t>(len * kGroup),
                     ContextLookup::kNone);
           for (std::size_t g = 0; g < m; ++g) {
-            // Grouping by length scatters the visits: ask for a later member's categories.
-            if (g + kPlanAhead < m) prefetch_read(cats + vo[by_len[x0 + g + kPlanAhead]]);
             const std::size_t v = by_len[x0 + g];
             gr.visit[g] = v;
+            gr.first[g] = static_cast<std::size_t>(vo[v]);
+            // Grouping by length scatters the visits: ask for the categories before planning.
+            prefetch_read(cats + gr.first[g]);
             gr.vs[g] = rng.substream(v);
             gr.k[g] = 0;
             gr.row[g] = tables + stratum_at(v) * n_cat;
-            plan_member(gr, g, cats, static_cast<std::size_t>(vo[v]), len, serial.sc);
           }
+          plan_group(gr, m, len, cats, serial.sc);
           draw_group(gr, m, len, entries, ctx, out, exhausted, serial.sc, report);
         }
     }
@@ -716,6 +730,8 @@ class ContextIndex {
   bool distinct_ranks_ = false;  ///< no two categories share a rank
   bool small_ranks_ = false;  ///< every rank in [0, 2^23): (rank << 8 | position) fits int32
   bool tiny_ranks_ = false;   ///< every rank in [0, 2047): (rank << 5 | position) fits uint16
+  std::vector<std::int16_t> rank_key16_;  ///< tiny ranks: (rank << 5) ^ 0x8000 per category
+  std::vector<std::int32_t> rank_key32_;  ///< small ranks: rank << 8 per category
   std::size_t n_tables_ = 0;
 };
 
