@@ -12,6 +12,7 @@
 namespace hiergen {
 namespace {
 
+template <bool Assign>
 void merge_scalar(const ContextLookup& lookup, const std::uint32_t* cat,
                   const std::int32_t* code, std::uint32_t* best, std::size_t n,
                   std::size_t rows, std::size_t stride) noexcept {
@@ -21,11 +22,12 @@ void merge_scalar(const ContextLookup& lookup, const std::uint32_t* cat,
       const std::uint32_t found =
           lookup.raw(cat[r * stride + g], static_cast<std::uint32_t>(code[g]));
       std::uint32_t& b = best[r * stride + g];
-      b = found < b ? found : b;
+      b = Assign || found < b ? found : b;
     }
 }
 
 #ifdef HIERGEN_AVX2_KERNELS
+template <bool Assign>
 __attribute__((target("avx2"))) void merge_avx2(const ContextLookup& lookup,
                                                 const std::uint32_t* cat,
                                                 const std::int32_t* code, std::uint32_t* best,
@@ -63,10 +65,10 @@ __attribute__((target("avx2"))) void merge_avx2(const ContextLookup& lookup,
       const __m256i x = _mm256_xor_si256(_mm256_i32gather_epi32(slots, slot, 4),
                                          _mm256_sll_epi32(c, index_shift));
       auto* b = reinterpret_cast<__m256i*>(best + at);
-      _mm256_storeu_si256(b, _mm256_min_epu32(_mm256_loadu_si256(b), x));
+      _mm256_storeu_si256(b, Assign ? x : _mm256_min_epu32(_mm256_loadu_si256(b), x));
     }
   }
-  if (g < n) merge_scalar(lookup, cat + g, code + g, best + g, n - g, rows, stride);
+  if (g < n) merge_scalar<Assign>(lookup, cat + g, code + g, best + g, n - g, rows, stride);
 }
 
 bool cpu_has_avx2() noexcept {
@@ -84,15 +86,23 @@ std::atomic<bool> g_simd{kCpuHasAvx2};
 
 void merge_lookups(const ContextLookup& lookup, const std::uint32_t* cat,
                    const std::int32_t* code, std::uint32_t* best, std::size_t n,
-                   std::size_t n_max, std::size_t rows, std::size_t stride) noexcept {
+                   std::size_t n_max, std::size_t rows, std::size_t stride,
+                   bool assign) noexcept {
 #ifdef HIERGEN_AVX2_KERNELS
   if (g_simd.load(std::memory_order_relaxed)) {
     const std::size_t padded = (n + 7) & ~std::size_t{7};
-    merge_avx2(lookup, cat, code, best, padded <= n_max ? padded : n, rows, stride);
+    const std::size_t cols = padded <= n_max ? padded : n;
+    if (assign)
+      merge_avx2<true>(lookup, cat, code, best, cols, rows, stride);
+    else
+      merge_avx2<false>(lookup, cat, code, best, cols, rows, stride);
     return;
   }
 #endif
-  merge_scalar(lookup, cat, code, best, n, rows, stride);
+  if (assign)
+    merge_scalar<true>(lookup, cat, code, best, n, rows, stride);
+  else
+    merge_scalar<false>(lookup, cat, code, best, n, rows, stride);
 }
 
 bool simd_enabled() noexcept { return g_simd.load(); }

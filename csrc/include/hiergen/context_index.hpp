@@ -489,7 +489,8 @@ class ContextIndex {
     std::vector<std::size_t> visit = std::vector<std::size_t>(kGroup);
     std::vector<std::size_t> first = std::vector<std::size_t>(kGroup);  ///< its first element
     std::vector<CounterStream> vs = std::vector<CounterStream>(kGroup, CounterStream{0});
-    std::vector<std::uint64_t> k = std::vector<std::uint64_t>(kGroup);
+    /// Weyl state of the next number of the member's stream (CounterStream::weyl).
+    std::vector<std::uint64_t> w = std::vector<std::uint64_t>(kGroup);
     std::vector<std::uint64_t> bits = std::vector<std::uint64_t>(kGroup);
     std::vector<const TableRef*> row = std::vector<const TableRef*>(kGroup);
     std::vector<const TableRef*> ref = std::vector<const TableRef*>(kGroup);
@@ -614,9 +615,8 @@ class ContextIndex {
       for (std::size_t len = 1; len <= kGroupMaxLen && !failed; ++len)
         for (std::size_t x0 = len_start[len]; x0 < len_start[len + 1]; x0 += kGroup) {
           const std::size_t m = std::min(kGroup, len_start[len + 1] - x0);
-          // No context found yet for any draw (whole rows: one vectorised fill).
-          std::fill(gr.best.begin(), gr.best.begin() + static_cast<std::ptrdiff_t>(len * kGroup),
-                    ContextLookup::kNone);
+          // The first draw has no context (the first lookups fill the later rows).
+          std::fill(gr.best.begin(), gr.best.begin() + kGroup, ContextLookup::kNone);
           for (std::size_t g = 0; g < m; ++g) {
             const std::size_t v = by_len[x0 + g];
             gr.visit[g] = v;
@@ -624,7 +624,7 @@ class ContextIndex {
             // Grouping by length scatters the visits: ask for the categories before planning.
             prefetch_read(cats + gr.first[g]);
             gr.vs[g] = rng.substream(v);
-            gr.k[g] = 0;
+            gr.w[g] = gr.vs[g].weyl(0);
             gr.row[g] = tables + stratum_at(v) * n_cat;
           }
           plan_group(gr, m, len, cats, serial.sc);
@@ -652,7 +652,8 @@ class ContextIndex {
       // Random bits, and the alias entry they pick.
       for (std::size_t g = 0; g < m; ++g) {
         const TableRef& t = *gr.ref[g];
-        const std::uint64_t bits = gr.vs[g](gr.k[g]++);
+        const std::uint64_t bits = CounterStream::output(gr.w[g]);
+        gr.w[g] += kWyP0;
         gr.bits[g] = bits;
         prefetch_read(entries + t.start + bounded32(static_cast<std::uint32_t>(bits >> 32), t.size));
       }
@@ -680,7 +681,7 @@ class ContextIndex {
       // The new codes as contexts of the later draws.
       if (i + 1 < len)
         merge_lookups(lookup_, gr.cat.data() + (i + 1) * kGroup, gr.code.data() + e0,
-                      gr.best.data() + (i + 1) * kGroup, m, kGroup, len - i - 1, kGroup);
+                      gr.best.data() + (i + 1) * kGroup, m, kGroup, len - i - 1, kGroup, i == 0);
     }
   }
 
@@ -700,12 +701,12 @@ class ContextIndex {
     const TableRef& own = gr.row[g][gr.cat[e]];
     const bool from_context = gr.ref[g] != &own;
     const Redraw r = redraw(*gr.ref[g], own, from_context, sc.mark.get(), sc.stamp, gr.vs[g],
-                            gr.k[g], exhausted);
+                            gr.vs[g].counter(gr.w[g]), exhausted);
     if (r.code < 0) {
       report(gr.visit[g], gr.at[e]);
       return code;
     }
-    gr.k[g] = r.k;
+    gr.w[g] = gr.vs[g].weyl(r.k);
     return r.code;
   }
 

@@ -179,15 +179,17 @@ class ContextLookup {
 };
 
 /// For each row r in [0, rows) and g in [0, n), with C = cat + r * stride and
-/// B = best + r * stride: B[g] = min(B[g], lookup.raw(C[g], code[g])). The lookups of
-/// n codes as contexts of `rows` later draws (of categories C), each kept where it finds a
-/// better (lower) table; B[g] names a table where lookup.found(B[g]). An AVX2 kernel where
+/// B = best + r * stride: B[g] = min(B[g], lookup.raw(C[g], code[g])), or with `assign`
+/// B[g] = lookup.raw(C[g], code[g]) (the first codes looked up for these rows). The lookups
+/// of n codes as contexts of `rows` later draws (of categories C), each kept where it finds
+/// a better (lower) table; B[g] names a table where lookup.found(B[g]). An AVX2 kernel where
 /// the CPU has it and simd_enabled(), else a scalar loop; the results are the same. Columns
 /// n .. n_max - 1 (n_max <= stride) may be computed too, on whatever cat, code and best hold
 /// there (categories and codes in range): the kernel then needs no scalar tail.
 void merge_lookups(const ContextLookup& lookup, const std::uint32_t* cat,
                    const std::int32_t* code, std::uint32_t* best, std::size_t n,
-                   std::size_t n_max, std::size_t rows, std::size_t stride) noexcept;
+                   std::size_t n_max, std::size_t rows, std::size_t stride,
+                   bool assign) noexcept;
 
 /// Whether the SIMD kernels are in use; set_simd_enabled(false) turns them off (tests, and
 /// comparisons), set_simd_enabled(true) turns them back on where the CPU supports them.

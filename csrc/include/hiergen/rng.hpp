@@ -26,9 +26,24 @@ constexpr std::uint64_t mix64(std::uint64_t z) noexcept {
 inline constexpr std::uint64_t kWyP0 = 0xa0761d6478bd642fULL;
 inline constexpr std::uint64_t kWyP1 = 0xe7037ed1a0b428dbULL;
 
+/// The inverse of an odd number modulo 2^64 (Newton's iteration; each step doubles the
+/// correct low bits, from 3 at x = a).
+constexpr std::uint64_t odd_inverse(std::uint64_t a) noexcept {
+  std::uint64_t x = a;
+  for (int i = 0; i < 5; ++i) x *= 2 - a * x;
+  return x;
+}
+inline constexpr std::uint64_t kWyP0Inverse = odd_inverse(kWyP0);
+static_assert(kWyP0 * kWyP0Inverse == 1, "kWyP0Inverse");
+
 /// Multiply to 128 bits and fold the halves together (the "mum" of wyhash).
 inline std::uint64_t mum_fold(std::uint64_t a, std::uint64_t b) noexcept {
-#if defined(__SIZEOF_INT128__)
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  // One mul written out: GCC 12 sends the __int128 product through the stack in loops.
+  std::uint64_t lo, hi;
+  __asm__("mulq %[b]" : "=a"(lo), "=d"(hi) : "a"(a), [b] "rm"(b) : "cc");
+  return lo ^ hi;
+#elif defined(__SIZEOF_INT128__)
   __extension__ typedef unsigned __int128 u128;
   const u128 r = static_cast<u128>(a) * b;
   return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
@@ -61,6 +76,10 @@ struct CounterStream {
   /// a sequential loop can step it with one addition and call output().
   std::uint64_t weyl(std::uint64_t n) const noexcept { return key + (n + 1) * kWyP0; }
   static std::uint64_t output(std::uint64_t x) noexcept { return mum_fold(x, x ^ kWyP1); }
+  /// The number n whose Weyl state is `state` (weyl's inverse).
+  std::uint64_t counter(std::uint64_t state) const noexcept {
+    return (state - key) * kWyP0Inverse - 1;
+  }
 
   /// The splitmix64 variant of operator() (two multiplies; benchmark comparison only).
   constexpr std::uint64_t splitmix(std::uint64_t n) const noexcept {
