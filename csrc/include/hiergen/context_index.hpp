@@ -433,11 +433,12 @@ class ContextIndex {
 #endif
   }
 
-  /// cnt[i * kGroup + g] = the number of j < len with key[j * kGroup + g] < key[i * kGroup + g],
-  /// for the members g < m (and up to m rounded up to a vector): when element i of member g
-  /// is drawn, its keys being distinct. Vectorised across members, so a group of visits is
-  /// ordered with a fixed trip count and no data-dependent branch.
-  template <class K>
+  /// cnt[i * kGroup + g] = the number of j < W with key[j * kGroup + g] < key[i * kGroup + g],
+  /// for i < len and the members g < m (and up to m rounded up to a vector): when element i
+  /// of member g is drawn, its keys being distinct and rows len .. W - 1 holding keys above
+  /// every real one. Vectorised across members, with a fixed trip count over j, so a group
+  /// of visits is ordered with no data-dependent branch.
+  template <class K, std::size_t W>
   static void count_smaller(const K* __restrict key, K* __restrict cnt, std::size_t len,
                             std::size_t m) noexcept {
 #if defined(__SSE2__)
@@ -454,7 +455,7 @@ class ContextIndex {
       for (std::size_t i = 0; i < len; ++i) {
         const __m128i ki = _mm_loadu_si128(reinterpret_cast<const __m128i*>(key + i * kGroup + g));
         __m128i c = _mm_setzero_si128();
-        for (std::size_t j = 0; j < len; ++j)
+        for (std::size_t j = 0; j < W; ++j)
           c = minus(c, less(_mm_loadu_si128(reinterpret_cast<const __m128i*>(key + j * kGroup + g)), ki));
         _mm_storeu_si128(reinterpret_cast<__m128i*>(cnt + i * kGroup + g), c);
       }
@@ -462,7 +463,7 @@ class ContextIndex {
     for (std::size_t i = 0; i < len; ++i)
       for (std::size_t g = 0; g < m; ++g) {
         K c = 0;
-        for (std::size_t j = 0; j < len; ++j)
+        for (std::size_t j = 0; j < W; ++j)
           c = static_cast<K>(c + (key[j * kGroup + g] < key[i * kGroup + g]));
         cnt[i * kGroup + g] = c;
       }
@@ -544,7 +545,15 @@ class ContextIndex {
         key[i * kGroup + g] =
             static_cast<K>(rank_key[static_cast<std::size_t>(c[i])] | static_cast<K>(i));
     }
-    count_smaller(key, cnt, len, m);
+    // Rows len .. W - 1 of keys above every real one, for a count of fixed trip count W.
+    const std::size_t w = len <= 8 ? 8 : len <= 16 ? 16 : kGroupMaxLen;
+    std::fill(key + len * kGroup, key + w * kGroup, std::numeric_limits<K>::max());
+    if (w == 8)
+      count_smaller<K, 8>(key, cnt, len, m);
+    else if (w == 16)
+      count_smaller<K, 16>(key, cnt, len, m);
+    else
+      count_smaller<K, kGroupMaxLen>(key, cnt, len, m);
     for (std::size_t g = 0; g < m; ++g) {
       const std::size_t b = gr.first[g];
       for (std::size_t i = 0; i < len; ++i) {
