@@ -41,7 +41,8 @@ def random_visits(
 def test_visits_drawn_together_equal_each_drawn_alone(index_and_hierarchy: tuple) -> None:
     index, hierarchy = index_and_hierarchy
     # Short visits (drawn in groups), the longest short one, and long ones (drawn alone).
-    lengths = [int(x) for x in np.random.default_rng(5).integers(1, 9, 60)] + [32, 33, 48, 2, 1]
+    lengths = [int(x) for x in np.random.default_rng(5).integers(1, 9, 60)] + [
+        32, 33, 48, 64, 65, 90, 2, 1]
     cats, vo = random_visits(hierarchy, lengths, seed=6)
     together = index.sample_visits(cats, vo, seed=99, exhausted="repeat")
     assert np.array_equal(hierarchy.code_category[together], cats)

@@ -68,7 +68,8 @@ class ContextIndex {
       rank_key16_.resize(n_cat);
       for (std::size_t c = 0; c < n_cat; ++c)
         rank_key16_[c] = static_cast<std::int16_t>((static_cast<std::uint32_t>(rank_[c]) << 5) ^ 0x8000u);
-    } else if (small_ranks_) {
+    }
+    if (small_ranks_) {  // also for the groups of visits too long for int16 keys
       rank_key32_.resize(n_cat);
       for (std::size_t c = 0; c < n_cat; ++c) rank_key32_[c] = rank_[c] << 8;
     }
@@ -402,7 +403,9 @@ class ContextIndex {
 
   /// The longest visit drawn in groups (longer ones take the one-visit path, which gives the
   /// same codes).
-  static constexpr std::size_t kGroupMaxLen = 32;
+  static constexpr std::size_t kGroupMaxLen = 64;
+  /// The longest visit whose draw order fits int16 keys (rank << 5 | position).
+  static constexpr std::size_t kShortKeyMaxLen = 32;
 
   /// Index of the lowest set bit of x (x != 0).
   static unsigned count_trailing_zeros(std::uint64_t x) noexcept {
@@ -503,12 +506,12 @@ class ContextIndex {
 
   /// Plan the m visits of the group (each of `len` elements, from gr.first): the draw order
   /// (rank, then position) of each, and with tied ranks which draws repeat a category. With
-  /// ranks that fit 16- or 32-bit keys the group is ordered at once (count_smaller), else
-  /// visit by visit (order_by_sort, scratch in `sc`).
+  /// ranks that fit 16-bit keys (visits up to kShortKeyMaxLen) or 32-bit ones the group is
+  /// ordered at once (count_smaller), else visit by visit (order_by_sort, scratch in `sc`).
   template <class Cat>
   void plan_group(Group& gr, std::size_t m, std::size_t len, const Cat* __restrict cats,
                   Scratch& sc) const {
-    if (tiny_ranks_) {
+    if (tiny_ranks_ && len <= kShortKeyMaxLen) {
       order_group(gr, m, len, cats, rank_key16_.data(), gr.key16.data(), gr.cnt16.data());
     } else if (small_ranks_) {
       order_group(gr, m, len, cats, rank_key32_.data(), gr.key32.data(), gr.cnt32.data());
@@ -546,12 +549,14 @@ class ContextIndex {
             static_cast<K>(rank_key[static_cast<std::size_t>(c[i])] | static_cast<K>(i));
     }
     // Rows len .. W - 1 of keys above every real one, for a count of fixed trip count W.
-    const std::size_t w = len <= 8 ? 8 : len <= 16 ? 16 : kGroupMaxLen;
+    const std::size_t w = len <= 8 ? 8 : len <= 16 ? 16 : len <= 32 ? 32 : kGroupMaxLen;
     std::fill(key + len * kGroup, key + w * kGroup, std::numeric_limits<K>::max());
     if (w == 8)
       count_smaller<K, 8>(key, cnt, len, m);
     else if (w == 16)
       count_smaller<K, 16>(key, cnt, len, m);
+    else if (w == 32)
+      count_smaller<K, 32>(key, cnt, len, m);
     else
       count_smaller<K, kGroupMaxLen>(key, cnt, len, m);
     for (std::size_t g = 0; g < m; ++g) {
