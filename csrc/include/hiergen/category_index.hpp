@@ -366,17 +366,10 @@ void CategoryIndex::sample_visits_with(const Cat* cats, std::size_t n,
   // error exits but the exhausted one. The error reported is the one of the first bad visit.
   {
     const std::size_t bad_c = first_out_of_range(cats, n, n_categories());
-    std::size_t bad_s = n_visits;
-    if (strata.kind == StrataView::Kind::kConstant) {
-      if (strata.value < 0 || static_cast<std::uint64_t>(strata.value) >= n_strata_)
-        throw_bad_stratum("strata", std::numeric_limits<std::size_t>::max(), strata.value);
-    } else if (strata.kind == StrataView::Kind::kInt32) {
-      bad_s = first_out_of_range(static_cast<const std::int32_t*>(strata.data), n_visits,
-                                 n_strata_);
-    } else {
-      bad_s = first_out_of_range(static_cast<const std::int64_t*>(strata.data), n_visits,
-                                 n_strata_);
-    }
+    if (strata.kind == StrataView::Kind::kConstant &&
+        (strata.value < 0 || static_cast<std::uint64_t>(strata.value) >= n_strata_))
+      throw_bad_stratum("strata", std::numeric_limits<std::size_t>::max(), strata.value);
+    const std::size_t bad_s = strata.first_out_of_range(0, n_visits, n_strata_);
     if (bad_c < n || bad_s < n_visits) {
       // Visit of the bad category: the last visit starting at or before it (empty visits
       // share their start with the next one, so take the last).

@@ -178,16 +178,11 @@ class ContextIndex {
            (c < 0 ? " is negative" : " is out of range") + "; the index has " +
            std::to_string(n_cat) + " categories (ids 0.." + std::to_string(n_cat - 1) + ")");
     }
-    std::size_t bad_s = n_visits;
-    if (strata.kind == StrataView::Kind::kConstant) {
-      if (strata.value < 0 || static_cast<std::uint64_t>(strata.value) >= n_str)
-        fail("strata = " + std::to_string(strata.value) + " is out of range; the index has " +
-             std::to_string(n_str) + " strata");
-    } else if (strata.kind == StrataView::Kind::kInt32) {
-      bad_s = first_out_of_range(static_cast<const std::int32_t*>(strata.data), n_visits, n_str);
-    } else {
-      bad_s = first_out_of_range(static_cast<const std::int64_t*>(strata.data), n_visits, n_str);
-    }
+    if (strata.kind == StrataView::Kind::kConstant &&
+        (strata.value < 0 || static_cast<std::uint64_t>(strata.value) >= n_str))
+      fail("strata = " + std::to_string(strata.value) + " is out of range; the index has " +
+           std::to_string(n_str) + " strata");
+    const std::size_t bad_s = strata.first_out_of_range(0, n_visits, n_str);
     if (bad_s < n_visits)
       fail("strata[" + std::to_string(bad_s) + "] = " +
            std::to_string(stratum_value(strata, bad_s)) + " is out of range; the index has " +
@@ -483,7 +478,10 @@ class ContextIndex {
   struct Group {
     std::vector<std::uint32_t> cat = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
     std::vector<std::uint32_t> at = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);  ///< in out
-    std::vector<std::uint32_t> best = std::vector<std::uint32_t>(kGroupMaxLen * kGroup);
+    /// Best context table found so far per draw. Row 0 stays kNone (the first draw has no
+    /// context; lookups write rows 1 and up, the first ones by assignment).
+    std::vector<std::uint32_t> best =
+        std::vector<std::uint32_t>(kGroupMaxLen * kGroup, ContextLookup::kNone);
     std::vector<std::int32_t> code = std::vector<std::int32_t>(kGroupMaxLen * kGroup);
     /// Draw-order keys and their counts (planning), in int16 or int32.
     std::vector<std::int16_t> key16 = std::vector<std::int16_t>(kGroupMaxLen * kGroup);
@@ -629,8 +627,6 @@ class ContextIndex {
       for (std::size_t len = 1; len <= kGroupMaxLen && !failed; ++len)
         for (std::size_t x0 = len_start[len]; x0 < len_start[len + 1]; x0 += kGroup) {
           const std::size_t m = std::min(kGroup, len_start[len + 1] - x0);
-          // The first draw has no context (the first lookups fill the later rows).
-          std::fill(gr.best.begin(), gr.best.begin() + kGroup, ContextLookup::kNone);
           for (std::size_t g = 0; g < m; ++g) {
             const std::size_t v = by_len[x0 + g];
             gr.visit[g] = v;

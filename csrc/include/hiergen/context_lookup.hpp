@@ -80,26 +80,32 @@ class ContextLookup {
       const std::uint32_t* tables = by_code.data() + start[d];
       const std::size_t n = start[d + 1] - start[d];
       if (n == 0) continue;
-      std::uint32_t choice = 0, shift = 31;  // one table: slot 0 of a one-slot region
+      // Whether hash (choice m, shift s) gives the n categories of d distinct slots.
+      auto collision_free = [&](std::uint32_t m, std::uint32_t s) {
+        ++stamp;
+        for (std::size_t i = 0; i < n; ++i) {
+          const std::uint32_t h = slot_of(category[tables[i]], m, s);
+          if (taken[h] == stamp) return false;
+          taken[h] = stamp;
+        }
+        return true;
+      };
+      std::uint32_t choice = 0, shift = 31;  // one table: a one-slot region
       std::size_t size = 1;
       if (n > 1) {
         bool found = false;
         std::uint32_t bits = 1;
         while ((std::size_t{1} << bits) < n) ++bits;
         for (; !found && (std::size_t{1} << bits) < n_categories; ++bits) {
-          size = std::size_t{1} << bits;
-          shift = 32u - bits;
-          if (taken.size() < size) taken.resize(size, 0);
-          for (choice = 0; choice < (1u << kChoiceBits) && !found; ++choice) {
-            ++stamp;
-            found = true;
-            for (std::size_t i = 0; i < n && found; ++i) {
-              const std::uint32_t h = (category[tables[i]] * multiplier(choice)) >> shift;
-              found = taken[h] != stamp;
-              taken[h] = stamp;
+          if (taken.size() < (std::size_t{1} << bits)) taken.resize(std::size_t{1} << bits, 0);
+          for (std::uint32_t m = 0; m < (1u << kChoiceBits) && !found; ++m) {
+            found = collision_free(m, 32u - bits);
+            if (found) {
+              choice = m;
+              shift = 32u - bits;
+              size = std::size_t{1} << bits;
             }
           }
-          --choice;  // the loop stepped past the one that worked
         }
         if (!found) {  // a direct region: slot c
           choice = 0;
@@ -116,7 +122,7 @@ class ContextLookup {
       slots_.resize(off + size, kNone);
       for (std::size_t i = 0; i < n; ++i) {
         const std::uint32_t c = category[tables[i]];
-        slots_[off + ((c * multiplier(choice)) >> shift)] = (c << index_bits_) | tables[i];
+        slots_[off + slot_of(c, choice, shift)] = (c << index_bits_) | tables[i];
       }
       regions_[d] = region_word(static_cast<std::uint32_t>(off), choice, shift);
     }
@@ -127,20 +133,20 @@ class ContextLookup {
     return kMulLow[m & 7u] * kMulHigh[(m >> 3) & 7u];
   }
 
+  /// Slot of category c in a region hashed with multiplier choice m and shift s (s = 31
+  /// with m = 0: the region's one slot; s = 0 with m = 0: slot c).
+  static std::uint32_t slot_of(std::uint32_t c, std::uint32_t m, std::uint32_t s) noexcept {
+    return (c * multiplier(m)) >> s;
+  }
+
   /// Table index of (c, d), or a value of index_limit() or more where there is none.
   /// c below n_categories, d below n_codes.
   std::uint32_t raw(std::uint32_t c, std::uint32_t d) const noexcept {
     const std::uint32_t region = regions_[d];
-    const std::uint32_t choice = (region >> kShiftBits) & ((1u << kChoiceBits) - 1u);
     const std::uint32_t slot =
-        (region >> kOffsetShift) + ((c * multiplier(choice)) >> (region & ((1u << kShiftBits) - 1u)));
+        (region >> kOffsetShift) + slot_of(c, (region >> kShiftBits) & ((1u << kChoiceBits) - 1u),
+                                           region & ((1u << kShiftBits) - 1u));
     return slots_[slot] ^ (c << index_bits_);
-  }
-
-  /// Table index of (c, d), or kNone.
-  std::uint32_t find(std::uint32_t c, std::uint32_t d) const noexcept {
-    const std::uint32_t x = raw(c, d);
-    return found(x) ? x : kNone;
   }
 
   /// Whether raw() output x names a table.
@@ -185,7 +191,7 @@ class ContextLookup {
 /// a better (lower) table; B[g] names a table where lookup.found(B[g]). An AVX2 kernel where
 /// the CPU has it and simd_enabled(), else a scalar loop; the results are the same. Columns
 /// n .. n_max - 1 (n_max <= stride) may be computed too, on whatever cat, code and best hold
-/// there (categories and codes in range): the kernel then needs no scalar tail.
+/// there (the kernel clamps categories and codes into range): it then needs no scalar tail.
 void merge_lookups(const ContextLookup& lookup, const std::uint32_t* cat,
                    const std::int32_t* code, std::uint32_t* best, std::size_t n,
                    std::size_t n_max, std::size_t rows, std::size_t stride,
