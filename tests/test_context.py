@@ -95,6 +95,42 @@ def test_tables_capture_the_link(link: tuple[Hierarchy, Cohort]) -> None:
         tables.table(cat_585, hierarchy.code_id("401.9"))
 
 
+# 585's codes say more about 250's code than the reverse (KL log 3 and log 1.5 against log 2
+# twice), and 401.9 points at 250.00; by frequency 250 (300 visits) is drawn first.
+ORDER_VOCAB = ("250.00", "250.40", "585.3", "585.9", "401.9")
+ORDER_VISITS = (
+    [["250.40", "585.3"]] * 100 + [["250.00", "585.9"]] * 100 + [["250.00", "401.9"]] * 100
+)
+
+
+def test_pairwise_order_draws_the_more_telling_category_first() -> None:
+    hierarchy = Hierarchy.from_codes(ORDER_VOCAB)
+    cohort = make_cohort(ORDER_VISITS, ORDER_VOCAB)
+    cat = {name: hierarchy.category_id(name) for name in ("250", "585", "401")}
+    by_freq = build_context_tables(hierarchy, cohort, min_support=10, shrinkage=0.0)
+    assert by_freq.rank[cat["250"]] < by_freq.rank[cat["585"]] < by_freq.rank[cat["401"]]
+    learned = build_context_tables(
+        hierarchy, cohort, min_support=10, shrinkage=0.0, order="pairwise"
+    )
+    # Balances: 401 +40.5, 585 +150 - 138.6, 250 -51.9: 401, then 585, then 250.
+    assert learned.rank[cat["401"]] < learned.rank[cat["585"]] < learned.rank[cat["250"]]
+    assert learned.params["order"] == "pairwise"
+    # Same tables, only the draw order differs.
+    assert np.array_equal(learned.category, by_freq.category)
+    assert np.array_equal(learned.weights, by_freq.weights)
+
+
+def test_greedy_acyclic_order_keeps_the_heavy_edges_forward() -> None:
+    from hiergen.context.tables import _greedy_acyclic_order
+
+    # A cycle 0 -> 1 -> 2 -> 0 with the light edge 2 -> 0: breaking it there keeps 5 + 4.
+    w = np.zeros((3, 3))
+    w[0, 1], w[1, 2], w[2, 0] = 5.0, 4.0, 1.0
+    assert _greedy_acyclic_order(w, np.array([2, 1, 0])).tolist() == [0, 1, 2]
+    # No edges: the tie order.
+    assert _greedy_acyclic_order(np.zeros((3, 3)), np.array([2, 0, 1])).tolist() == [2, 0, 1]
+
+
 def test_reference_reproduces_the_link(link: tuple[Hierarchy, Cohort]) -> None:
     hierarchy, cohort = link
     tables = build_context_tables(hierarchy, cohort, min_support=10, shrinkage=0.0)
