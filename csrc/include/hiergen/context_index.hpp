@@ -94,21 +94,38 @@ class ContextIndex {
       if (!std::isfinite(weights[j]) || weights[j] < 0.0)
         fail("weights[" + std::to_string(j) + "] must be finite and >= 0");
 
+    // Internal category labels: categories with more context tables first. The lookup
+    // hashes labels, and small labels for the categories that most codes have tables for
+    // halve its slots (multiplicative hashing spreads small numbers well).
+    {
+      std::vector<std::size_t> per_cat(n_cat, 0);
+      for (std::size_t t = 0; t < n_tables; ++t) ++per_cat[static_cast<std::size_t>(category[t])];
+      std::vector<std::uint32_t> by_label(n_cat);
+      std::iota(by_label.begin(), by_label.end(), 0u);
+      std::stable_sort(by_label.begin(), by_label.end(), [&](std::uint32_t a, std::uint32_t b) {
+        return per_cat[a] > per_cat[b];
+      });
+      label_.resize(n_cat);
+      for (std::size_t l = 0; l < n_cat; ++l) label_[by_label[l]] = static_cast<std::uint32_t>(l);
+      unlabel_ = std::move(by_label);
+    }
     // Context tables grouped by category (locality), by decreasing score within one (ties:
     // given order): among the tables of a category, the best has the lowest entry start.
     std::vector<std::uint32_t> order(n_tables);
     std::iota(order.begin(), order.end(), 0u);
     std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
-      return category[a] != category[b] ? category[a] < category[b] : score[a] > score[b];
+      const std::uint32_t la = label_[static_cast<std::size_t>(category[a])];
+      const std::uint32_t lb = label_[static_cast<std::size_t>(category[b])];
+      return la != lb ? la < lb : score[a] > score[b];
     });
 
-    // One table set: the base tables (stratum x category, same ids as the base) then context.
+    // One table set: the base tables (stratum x category label) then the context tables.
     const std::size_t n_str = base_->n_strata();
     const auto& bt = base_->tables();
     tables_.reserve(n_str * n_cat + n_tables, bt.n_entries() + n_weights);
     for (std::size_t s = 0; s < n_str; ++s)
-      for (std::size_t c = 0; c < n_cat; ++c) {
-        const TableRef& r = bt.tables()[base_->table_id(s, c)];
+      for (std::size_t l = 0; l < n_cat; ++l) {
+        const TableRef& r = bt.tables()[base_->table_id(s, unlabel_[l])];
         tables_.add_table(bt.effective_weights() + r.start, r.size, r.base,
                           ZeroWeightPolicy::kUniform);
       }
@@ -129,7 +146,7 @@ class ContextIndex {
           ZeroWeightPolicy::kError);
       if (id < 0) fail("weights: context table " + std::to_string(t) + " has only zero weights");
       ctx_refs_[i] = tables_.tables()[id];
-      key_cat[i] = static_cast<std::uint32_t>(c);
+      key_cat[i] = label_[c];
       key_context[i] = static_cast<std::uint32_t>(context[t]);
       keys[i] = static_cast<std::uint32_t>(c * n_codes + static_cast<std::size_t>(context[t]));
       has_context_[c] = 1;
@@ -152,7 +169,8 @@ class ContextIndex {
   std::size_t nbytes() const noexcept {
     return (tables_.n_tables() + ctx_refs_.size()) * sizeof(TableRef) +
            tables_.n_entries() * (sizeof(AliasEntry) + sizeof(double)) + lookup_.nbytes() +
-           rank_.size() * sizeof(std::int32_t) + has_context_.size();
+           rank_.size() * sizeof(std::int32_t) + has_context_.size() +
+           (label_.size() + unlabel_.size()) * sizeof(std::uint32_t);
   }
 
   /// Draw codes visit by visit (see CategoryIndex::sample_visits); with `use_context`, in
@@ -314,7 +332,7 @@ class ContextIndex {
     for (std::size_t i = 0; i < len; ++i) {
       const auto c = static_cast<std::size_t>(cats[b + pos[i]]);
       probe_at[n_probe] = static_cast<std::uint32_t>(i);
-      probe_cat[n_probe] = static_cast<std::uint32_t>(c);
+      probe_cat[n_probe] = label_[c];
       probe_best[n_probe] = ContextLookup::kNone;
       n_probe += has_context[c];
     }
@@ -362,7 +380,7 @@ class ContextIndex {
     Scratch& sc = ln.sc;
     const std::size_t i = ln.i;
     const std::size_t p = ln.b + sc.pos[i];
-    const auto c = static_cast<std::size_t>(cats[p]);
+    const std::uint32_t c = label_[static_cast<std::size_t>(cats[p])];
     std::size_t q0 = ln.q0;
     std::uint32_t best = ContextLookup::kNone;
     if (sc.probe_at[q0] == i) best = sc.probe_best[q0++];
@@ -520,7 +538,7 @@ class ContextIndex {
         order_by_sort(cats, b, len, sc, pos);
         for (std::size_t r = 0; r < len; ++r) {
           const std::size_t e = r * kGroup + g;
-          gr.cat[e] = static_cast<std::uint32_t>(cats[b + pos[r]]);
+          gr.cat[e] = label_[static_cast<std::size_t>(cats[b + pos[r]])];
           gr.at[e] = static_cast<std::uint32_t>(b + pos[r]);
         }
       }
@@ -557,11 +575,12 @@ class ContextIndex {
       count_smaller<K, 32>(key, cnt, len, m);
     else
       count_smaller<K, kGroupMaxLen>(key, cnt, len, m);
+    const std::uint32_t* label = label_.data();
     for (std::size_t g = 0; g < m; ++g) {
       const std::size_t b = gr.first[g];
       for (std::size_t i = 0; i < len; ++i) {
         const std::size_t e = static_cast<std::size_t>(cnt[i * kGroup + g]) * kGroup + g;
-        gr.cat[e] = static_cast<std::uint32_t>(cats[b + i]);
+        gr.cat[e] = label[static_cast<std::size_t>(cats[b + i])];
         gr.at[e] = static_cast<std::uint32_t>(b + i);
       }
     }
@@ -737,6 +756,9 @@ class ContextIndex {
   ContextLookup lookup_;
   std::vector<TableRef> ctx_refs_;         ///< context tables, preferred first per category
   std::vector<std::uint8_t> has_context_;  ///< per category: has context tables
+  /// Internal label of each category (base tables, context tables and lookup keys are
+  /// indexed by label; the draw state holds labels), and the category of each label.
+  std::vector<std::uint32_t> label_, unlabel_;
   std::vector<std::int32_t> rank_;
   bool distinct_ranks_ = false;  ///< no two categories share a rank
   bool small_ranks_ = false;  ///< every rank in [0, 2^23): (rank << 8 | position) fits int32
