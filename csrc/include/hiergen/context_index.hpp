@@ -720,13 +720,20 @@ class ContextIndex {
   template <class Report>
   std::int32_t redraw_repeat(Group& gr, std::size_t g, std::size_t i, std::int32_t code,
                              ExhaustedPolicy exhausted, Scratch& sc, Report& report) const {
+    // Only codes of the same category can collide. With distinct ranks its earlier draws
+    // are the ones just before i; with tied ranks any earlier draw may be one.
+    const std::size_t e = i * kGroup + g;
+    std::size_t j0 = 0;
+    if (distinct_ranks_) {
+      j0 = i;
+      while (j0 > 0 && gr.cat[(j0 - 1) * kGroup + g] == gr.cat[e]) --j0;
+    }
     bool dup = false;
-    for (std::size_t j = 0; j < i; ++j) dup |= gr.code[j * kGroup + g] == code;
+    for (std::size_t j = j0; j < i; ++j) dup |= gr.code[j * kGroup + g] == code;
     if (!dup) return code;
     next_stamp(sc);
-    for (std::size_t j = 0; j < i; ++j)
+    for (std::size_t j = j0; j < i; ++j)
       sc.mark[static_cast<std::size_t>(gr.code[j * kGroup + g])] = sc.stamp;
-    const std::size_t e = i * kGroup + g;
     const TableRef& own = gr.row[g][gr.cat[e]];
     const bool from_context = gr.ref[g] != &own;
     const Redraw r = redraw(*gr.ref[g], own, from_context, sc.mark.get(), sc.stamp, gr.vs[g],
