@@ -55,85 +55,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_context import DEFAULT_DATA, scores  # noqa: E402
 
-from hiergen.cohort import Cohort  # noqa: E402
-from hiergen.context import build_context_tables, context_index, visit_order  # noqa: E402
-from hiergen.demographics import N_STRATA, stratum  # noqa: E402
+from hiergen.context import build_context_tables, context_index  # noqa: E402
+from hiergen.demographics import stratum  # noqa: E402
 from hiergen.hierarchy import Hierarchy  # noqa: E402
 from hiergen.loaders import load  # noqa: E402
 from hiergen.weighting import build_weights  # noqa: E402
-
-
-class CodeHead(nn.Module):
-    """Masked-softmax code head; ``autoregressive`` adds the mean of the codes drawn before."""
-
-    def __init__(self, n_categories: int, n_codes: int, offsets: torch.Tensor, dim: int,
-                 hidden: int, autoregressive: bool) -> None:
-        super().__init__()
-        self.autoregressive = autoregressive
-        self.cat = nn.Embedding(n_categories, dim)
-        self.ctx = nn.Embedding(n_categories + 1, dim, padding_idx=n_categories)
-        self.strat = nn.Embedding(N_STRATA, dim)
-        n_in = 3 * dim
-        if autoregressive:
-            self.prev = nn.Embedding(n_codes + 1, dim, padding_idx=n_codes)
-            n_in += dim
-        # MLP to a ``dim`` query; the logit of code c is query . out[c] + bias[c].
-        self.mlp = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, dim))
-        self.out = nn.Embedding(n_codes + 1, dim)
-        self.bias = nn.Embedding(n_codes + 1, 1)
-        nn.init.normal_(self.out.weight, std=0.02)
-        nn.init.zeros_(self.bias.weight)
-        # Each category's codes are the contiguous ids offsets[c] .. offsets[c + 1] - 1.
-        self.register_buffer("offsets", offsets)
-        self.n_codes = n_codes
-
-    def context(self, cats: torch.Tensor, strata: torch.Tensor,
-                slot: int | None = None) -> torch.Tensor:
-        """Features from the visit alone, ``cats`` (B, L) padded with n_categories: (B, L, F),
-        or (B, F) for one ``slot``."""
-        n_cat = self.ctx.padding_idx
-        n = (cats != n_cat).sum(1, keepdim=True)
-        e = self.ctx(cats)
-        mine = e if slot is None else e[:, slot]
-        own = cats if slot is None else cats[:, slot]
-        total = e.sum(1)
-        if slot is None:
-            total, n = total.unsqueeze(1), n.unsqueeze(1)
-        others = (total - mine) / (n - 1).clamp(min=1)
-        own_e = self.cat(own.clamp(max=n_cat - 1))
-        st = self.strat(strata)
-        st = st.unsqueeze(1).expand_as(own_e) if slot is None else st
-        return torch.cat([own_e, others, st], -1)
-
-    def prev_mean(self, codes: torch.Tensor) -> torch.Tensor:
-        """Mean embedding of the codes at earlier slots (teacher forcing): (B, L, dim)."""
-        e = self.prev(codes)
-        before = torch.cumsum(e, 1) - e
-        k = torch.arange(codes.shape[1], device=codes.device).clamp(min=1)
-        return before / k.view(1, -1, 1)
-
-    def logits(self, feats: torch.Tensor, cats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits over the codes of each slot's category, (T, M) padded with -inf, and the code
-        ids (T, M) padded with n_codes; only real (slot, code) pairs are computed."""
-        q = self.mlp(feats)
-        first = self.offsets[cats]
-        size = self.offsets[cats + 1] - first
-        tok = torch.repeat_interleave(torch.arange(cats.numel()), size)
-        col = torch.arange(tok.numel()) - torch.repeat_interleave(torch.cumsum(size, 0) - size,
-                                                                  size)
-        code = first[tok] + col
-        flat = (q[tok] * self.out(code)).sum(1) + self.bias(code).squeeze(1)
-        width = int(size.max())
-        lg = torch.full((cats.numel(), width), float("-inf"))
-        lg = lg.index_put((tok, col), flat)
-        mem = torch.full((cats.numel(), width), self.n_codes, dtype=torch.long)
-        mem[tok, col] = code
-        return lg, mem
+from hiergen_torch.code_head import fit_code_head, n_parameters  # noqa: E402
 
 
 def copied(codes: np.ndarray, real: np.ndarray, vo: np.ndarray) -> float:
@@ -143,98 +74,6 @@ def copied(codes: np.ndarray, real: np.ndarray, vo: np.ndarray) -> float:
     n = int(max(codes.max(), real.max())) + 1
     same = np.sort(visit * n + codes) == np.sort(visit * n + real)
     return float(np.logical_and.reduceat(same, vo[:-1]).mean())
-
-
-def padded(values: np.ndarray, vo: np.ndarray, fill: int) -> np.ndarray:
-    """(n_visits, max length) array of each visit's values, padded with ``fill``."""
-    lengths = np.diff(vo)
-    out = np.full((lengths.size, int(lengths.max())), fill, dtype=np.int64)
-    col = np.arange(values.size) - np.repeat(vo[:-1], lengths)
-    out[np.repeat(np.arange(lengths.size), lengths), col] = values
-    return out
-
-
-def batch_loss(model: CodeHead, c: torch.Tensor, y: torch.Tensor,
-               s: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """Summed cross-entropy of the true codes of a batch of padded visits, and their number."""
-    feats = model.context(c, s)
-    if model.autoregressive:
-        feats = torch.cat([feats, model.prev_mean(y)], -1)
-    valid = c != model.ctx.padding_idx
-    lg, mem = model.logits(feats[valid], c[valid])
-    target = (mem == y[valid].unsqueeze(1)).float().argmax(1)
-    return nn.functional.cross_entropy(lg, target, reduction="sum"), int(valid.sum())
-
-
-def train_head(model: CodeHead, cats: torch.Tensor, codes: torch.Tensor, strata: torch.Tensor,
-               fit: torch.Tensor, val: torch.Tensor, epochs: int, batch: int, lr: float,
-               seed: int) -> tuple[float, float, float]:
-    """Adam (one-cycle schedule) on the visits ``fit``; prints the NLL of the visits ``val``
-    (a slice of the training visits, if any) after each epoch. Returns (last-epoch mean train
-    NLL per code, last batch loss, seconds)."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    n = fit.numel()
-    steps = epochs * ((n + batch - 1) // batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
-                                                pct_start=0.1)
-    t0 = time.perf_counter()
-    epoch_nll = last = float("nan")
-    for epoch in range(epochs):
-        model.train()
-        order = fit[torch.randperm(n, generator=gen)]
-        tot, cnt = 0.0, 0
-        for i in range(0, n, batch):
-            idx = order[i:i + batch]
-            loss, k = batch_loss(model, cats[idx], codes[idx], strata[idx])
-            opt.zero_grad()
-            (loss / k).backward()
-            opt.step()
-            sched.step()
-            tot += loss.item()
-            cnt += k
-            last = loss.item() / k
-        epoch_nll = tot / cnt
-        msg = f"    epoch {epoch + 1}/{epochs}: train NLL {epoch_nll:.4f} nats/code"
-        if val.numel():
-            model.eval()
-            with torch.no_grad():
-                parts = [batch_loss(model, cats[j], codes[j], strata[j])
-                         for j in val.split(4096)]
-            v_nll = sum(p[0].item() for p in parts) / sum(p[1] for p in parts)
-            msg += f", validation NLL {v_nll:.4f}"
-        print(f"{msg} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    return epoch_nll, last, time.perf_counter() - t0
-
-
-@torch.no_grad()
-def sample_head(model: CodeHead, cats: torch.Tensor, strata: torch.Tensor,
-                seed: int) -> torch.Tensor:
-    """Codes (n_visits, L) drawn slot by slot in canonical order, distinct within a visit."""
-    gen = torch.Generator().manual_seed(seed)
-    n_cat, n_codes = model.ctx.padding_idx, model.n_codes
-    n, width = cats.shape
-    out = torch.full((n, width), n_codes, dtype=torch.long)
-    prev_sum = torch.zeros(n, model.prev.embedding_dim) if model.autoregressive else None
-    for k in range(width):
-        rows = torch.nonzero(cats[:, k] != n_cat).squeeze(1)
-        if rows.numel() == 0:
-            break
-        feats = model.context(cats[rows], strata[rows], k)
-        if prev_sum is not None:
-            feats = torch.cat([feats, prev_sum[rows] / max(k, 1)], -1)
-        lg, mem = model.logits(feats, cats[rows, k])
-        if k:
-            used = (mem.unsqueeze(2) == out[rows, :k].unsqueeze(1)).any(2)
-            free = torch.isfinite(lg) & ~used
-            lg = torch.where(used & free.any(1, keepdim=True), float("-inf"), lg)
-        u = torch.rand(lg.shape, generator=gen).clamp_(1e-12, 1.0)
-        pick = (lg - torch.log(-torch.log(u))).argmax(1)
-        drawn = mem.gather(1, pick.unsqueeze(1)).squeeze(1)
-        out[rows, k] = drawn
-        if prev_sum is not None:
-            prev_sum[rows] += model.prev(drawn)
-    return out
 
 
 def main() -> None:
@@ -284,29 +123,12 @@ def main() -> None:
     lines = [f"{name:58s} {scores(held, oracle, hierarchy, codes)}   "
              f"{copied(codes, real_codes, vo):6.1%}" for name, codes in rows]
 
-    # Each visit's slots in the canonical order, padded: the fitted visits and the oracle's.
-    n_cat, n_codes = hierarchy.n_categories, hierarchy.n_codes
-
-    def slots(c: Cohort) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
-        c_cats = c.category_ids_in(hierarchy).astype(np.int64)
-        c_perm = visit_order(c_cats, c.visit_offsets, tables.rank)
-        c_real = c.code_ids_in(hierarchy).astype(np.int64)
-        return (torch.from_numpy(padded(c_cats[c_perm], c.visit_offsets, n_cat)),
-                torch.from_numpy(padded(c_real[c_perm], c.visit_offsets, n_codes)),
-                torch.from_numpy(stratum(c.sex, c.age).astype(np.int64)), c_perm)
-
-    cat_pad, code_pad, st, _ = slots(fit_on)
-    o_cat_pad, _, o_st, perm = slots(oracle)
-    offsets_t = torch.from_numpy(hierarchy.offsets.astype(np.int64))
-    filled = o_cat_pad != n_cat
-    # Optional validation slice of the fitted visits (to choose epochs without the held-out).
-    visits = torch.from_numpy(np.random.default_rng(args.seed).permutation(fit_on.n_visits))
-    n_val = int(round(args.val_fraction * fit_on.n_visits))
-    val, fit = visits[:n_val], visits[n_val:]
     f_strata = stratum(fit_on.sex, fit_on.age).astype(np.int32)
     f_cats = fit_on.category_ids_in(hierarchy)
     f_vo = fit_on.visit_offsets
     real = fit_on.code_ids_in(hierarchy).astype(np.int64)
+    # The heads hold out this many of the fitted visits to report a validation NLL.
+    n_fit = fit_on.n_visits - int(round(args.val_fraction * fit_on.n_visits))
 
     # Reference NLL of the stratified table on the same training codes.
     f_visit = np.repeat(np.arange(f_vo.size - 1), np.diff(f_vo))
@@ -317,30 +139,31 @@ def main() -> None:
 
     settings = (f"dim {args.dim}, hidden {args.hidden} (one hidden layer, ReLU, to a {args.dim}-d "
                 f"query), Adam one-cycle peak lr {args.lr:g}, {args.epochs} epochs, "
-                f"{args.batch} visits/batch, seed {args.seed}, fitted on {fit.numel():,} "
+                f"{args.batch} visits/batch, seed {args.seed}, fitted on {n_fit:,} "
                 f"training visits, 1 thread")
     print(f"settings: {settings}")
     names = {1: "code head | categories of the visit",
              2: "code head | codes drawn before + categories"}
     for which in (int(m) for m in args.models.split(",")):
-        torch.manual_seed(args.seed)
-        model = CodeHead(n_cat, n_codes, offsets_t, args.dim, args.hidden, which == 2)
-        n_params = sum(p.numel() for p in model.parameters())
+        n_params = n_parameters(hierarchy, autoregressive=which == 2, dim=args.dim,
+                                hidden=args.hidden)
         print(f"\nmodel {which}: {names[which]}, {n_params:,} parameters", flush=True)
-        nll, last, secs = train_head(model, cat_pad, code_pad, st, fit, val, args.epochs,
-                                     args.batch, args.lr, args.seed)
-        model.eval()
+        head = fit_code_head(hierarchy, fit_on, tables.rank, autoregressive=which == 2,
+                             dim=args.dim, hidden=args.hidden, epochs=args.epochs,
+                             batch=args.batch, lr=args.lr, seed=args.seed,
+                             val_fraction=args.val_fraction,
+                             log=lambda line: print(line, flush=True))
         res = []
         t0 = time.perf_counter()
         for seed in (1, 2):
-            drawn = sample_head(model, o_cat_pad, o_st, seed)
-            codes = np.empty(cats.size, dtype=np.int32)
-            codes[perm] = drawn[filled].numpy()
+            codes = head.sample_visits(cats, vo, strata, seed=seed)
             res.append([*scores(held, oracle, hierarchy, codes).split(),
                         f"{copied(codes, real_codes, vo):.1%}"])
         t_sample = (time.perf_counter() - t0) / 2
-        print(f"  trained in {secs:.0f} s; last-epoch train NLL {nll:.4f}, last batch loss "
-              f"{last:.4f} nats/code; sampling+scoring {t_sample:.1f} s per seed")
+        summ = head.summary
+        print(f"  trained in {summ['seconds']:.0f} s; last-epoch train NLL "
+              f"{summ['train_nll']:.4f}, last batch loss {summ['last_batch_loss']:.4f} "
+              f"nats/code; sampling+scoring {t_sample:.1f} s per seed")
         uni = " / ".join(r[0] for r in res)
         pair = " / ".join(r[1] for r in res)
         same = " / ".join(r[2] for r in res)
