@@ -8,6 +8,8 @@ A model directory holds::
     stage2.safetensors    the Stage-2 weight tables (``weights``: n_strata x n_codes)
     stage2_context.*      optional (weighting ``context``): context tables, compact
                           safetensors + JSON (:mod:`hiergen.context.storage`)
+    stage2_sampler/       optional: a Stage-2 sampler written by its weighting strategy
+                          (e.g. ``code_head`` of hiergen-torch), which then draws the codes
 
 :class:`HiergenModel` loads it (or the default model shipped in the package) and generates
 patients, one batch or a stream of batches, reproducibly for a seed.
@@ -29,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hiergen.demographics import N_STRATA, stratum
-from hiergen.errors import ModelError
+from hiergen.errors import ModelError, PluginError
 from hiergen.generation.demographics import DemographicsDistribution, DemographicsSource
 from hiergen.generation.patients import GeneratedPatients
 from hiergen.generation.seeds import ShardSeeds, check_seed
@@ -43,6 +45,8 @@ FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
 STAGE1_DIR = "stage1"
 STAGE2_FILE = "stage2.safetensors"
+#: Folder of a Stage-2 sampler saved by its weighting strategy (e.g. the torch code head).
+SAMPLER_DIR = "stage2_sampler"
 #: Stem of the context tables (``.safetensors`` + ``.json``) of a context-aware Stage 2.
 CONTEXT_STEM = "stage2_context"
 #: Patients per batch of :meth:`HiergenModel.generate_batches` (and per shard of a job).
@@ -111,6 +115,9 @@ class HiergenModel:
         context: context tables (:class:`hiergen.context.ContextTables`): Stage 2 then draws
             each visit's codes given the codes already drawn in it (``weights`` is the
             fallback).
+        sampler: a Stage-2 sampler of the weighting strategy (see
+            :class:`hiergen.plugins.WeightingSpec`), which then draws every code; saved in
+            the folder ``stage2_sampler`` and read back by the strategy's ``load_sampler``.
     """
 
     def __init__(
@@ -127,6 +134,7 @@ class HiergenModel:
         directory: Path | None = None,
         content_hash: str | None = None,
         context: Any = None,
+        sampler: Any = None,
     ) -> None:
         w = np.ascontiguousarray(weights, dtype=np.float64)
         if w.ndim == 1:
@@ -161,6 +169,11 @@ class HiergenModel:
                 f"{hierarchy.n_codes}"
             )
         self.context = context
+        if sampler is not None and context is not None:
+            raise ModelError("a model holds context tables or a Stage-2 sampler, not both")
+        if sampler is not None and not callable(getattr(sampler, "sample_visits", None)):
+            raise ModelError(f"sampler: {type(sampler).__name__} has no sample_visits method")
+        self.sampler = sampler
 
     def __repr__(self) -> str:
         where = f", directory={str(self.directory)!r}" if self.directory else ""
@@ -228,11 +241,14 @@ class HiergenModel:
         """Stage 2: one code id per category of ``patients`` (a ``CategoryPatients``); with
         context tables, each code given the codes already drawn in its visit."""
         strata = None
-        if self.stratified:
+        if self.stratified or self.sampler is not None:
             strata = stratum(patients.visit_sex, patients.visit_age)
         visit_offsets = np.ascontiguousarray(patients.visit_offsets, dtype=np.int64)
         categories = np.ascontiguousarray(patients.categories, dtype=np.int32)
-        sampler = self.context_index if self.context is not None else self.index
+        if self.sampler is not None:
+            sampler = self.sampler
+        else:
+            sampler = self.context_index if self.context is not None else self.index
         codes = sampler.sample_visits(
             categories, visit_offsets, strata, seed=seed, threads=self.threads
         )
@@ -384,6 +400,8 @@ class HiergenModel:
         }
         if self.context is not None:
             weighting["context"] = {"stem": CONTEXT_STEM, "tables": int(self.context.n_tables)}
+        if self.sampler is not None:
+            weighting["sampler"] = {"directory": SAMPLER_DIR}
         return {
             "format": FORMAT_NAME,
             "format_version": FORMAT_VERSION,
@@ -409,6 +427,7 @@ class HiergenModel:
                          f"{CONTEXT_STEM}.json"):
                 (out / name).unlink(missing_ok=True)
             shutil.rmtree(out / STAGE1_DIR, ignore_errors=True)
+            shutil.rmtree(out / SAMPLER_DIR, ignore_errors=True)
         out.mkdir(parents=True, exist_ok=True)
         (out / STAGE1_DIR).mkdir(exist_ok=True)
         self.generator.save(out / STAGE1_DIR)
@@ -422,6 +441,8 @@ class HiergenModel:
             from hiergen.context import save_context_tables
 
             save_context_tables(self.context, out, CONTEXT_STEM, compact=True)
+        if self.sampler is not None:
+            self.sampler.save(out / SAMPLER_DIR)
         text = json.dumps(self.to_config(), indent=1, sort_keys=True, allow_nan=False)
         tmp = out / f".{MODEL_FILE}.tmp"
         tmp.write_text(text + "\n", encoding="utf-8")
@@ -485,6 +506,9 @@ class HiergenModel:
             from hiergen.context import load_context_tables
 
             context = load_context_tables(root, str(w_cfg["context"].get("stem", CONTEXT_STEM)))
+        sampler = None
+        if w_cfg.get("sampler"):
+            sampler = _load_sampler(root, str(w_cfg.get("name")), w_cfg["sampler"])
         return cls(
             generator,
             gen_name,
@@ -497,7 +521,28 @@ class HiergenModel:
             directory=root,
             content_hash=directory_hash(root),
             context=context,
+            sampler=sampler,
         )
+
+
+def _load_sampler(root: Path, weighting: str, cfg: Any) -> Any:
+    """The Stage-2 sampler of the weighting strategy ``weighting`` stored under ``root``."""
+    from hiergen.plugins.registry import get
+
+    where = root / str(cfg.get("directory", SAMPLER_DIR) if isinstance(cfg, dict) else SAMPLER_DIR)
+    try:
+        spec = get("weightings", weighting)
+    except PluginError as exc:
+        raise ModelError(
+            f"model directory {root}: its Stage 2 is drawn by the weighting strategy "
+            f"{weighting!r}, which is not installed ({exc})"
+        ) from exc
+    if spec.load_sampler is None:
+        raise ModelError(
+            f"model directory {root}: weighting strategy {weighting!r} cannot read a Stage-2 "
+            f"sampler (no load_sampler)"
+        )
+    return spec.load_sampler(where)
 
 
 def _model_source(

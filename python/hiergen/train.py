@@ -104,6 +104,7 @@ def train(
         demographics=demographics,
         summary=training_summary(cohort, hierarchy, seed=seed, **dict(source or {})),
         context=_stored_context(code_weights),
+        sampler=getattr(code_weights, "sampler", None),
     )
     if out_dir is not None:
         model.save(out_dir, overwrite=overwrite)

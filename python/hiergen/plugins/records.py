@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -72,13 +73,18 @@ class GeneratorSpec:
 class WeightingSpec:
     """A Stage-2 weighting strategy: ``build(hierarchy, cohort, **params) -> CodeWeights``.
 
-    The strategy returns plain arrays and never touches the compiled module.
+    The strategy returns plain arrays and never touches the compiled module. A strategy that
+    draws the codes itself returns weights whose ``sampler`` attribute is a Stage-2 sampler:
+    ``sample_visits(categories, visit_offsets, strata, *, seed, threads)`` (the call shape of
+    the compiled samplers; ``strata`` one per visit) and ``save(directory)``; the model then
+    draws with it, saves it in its folder, and reads it back with ``load_sampler(directory)``.
     """
 
     name: str
     build: Callable[..., CodeWeights]
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    load_sampler: Callable[[Path], Any] | None = None
 
 
 @dataclass(frozen=True)
