@@ -245,7 +245,8 @@ def protocol_metrics(
     built = spec.build(hierarchy, train, **params)
     tables = getattr(built, "tables", None)
     model = HiergenModel(gen, "markov", hierarchy, built.weights,
-                         context=None if tables is None else as_stored(tables))
+                         context=None if tables is None else as_stored(tables),
+                         sampler=getattr(built, "sampler", None))
     synthetic = model.generate(age=held.age, sex=held.sex, seed=1).to_cohort()
     report = evaluate(held, synthetic, train=train, metrics=["pairs", "plausibility"],
                       baselines=False, plots=False)

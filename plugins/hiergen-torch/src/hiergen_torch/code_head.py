@@ -25,8 +25,10 @@ compiled context-aware table rule; when the head and the tables are fitted on on
 training visits and the oracle categories come from the other half (``--disjoint``, so nothing
 can be memorised), 0.975 against 0.955.
 
-The head is a Python API for now (:func:`fit_code_head`, :class:`CodeHeadSampler`); it is not
-yet selectable as a Stage 2 of ``hiergen generate``.
+It is the Stage 2 of the ``code_head`` weighting strategy (``hiergen train --weighting
+code_head``, registered by :mod:`hiergen_torch.plugin`); behind the shipped markov Stage 1 it
+gains little (code pair R2 0.9595 against 0.9583 on the NHDS protocol), since generated
+category sets then limit the pairs, and it draws about 7 us a code against tens of ns.
 """
 
 from __future__ import annotations
