@@ -18,6 +18,7 @@ from hiergen.generation.demographics import DemographicsDistribution
 from hiergen.hierarchy import Hierarchy, frequent_codes
 from hiergen.model import HiergenModel
 from hiergen.plugins.registry import get as lookup
+from hiergen.weighting import build_weights
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def train(
     if cohort.n_rows == 0:
         raise ValueError("cohort: no diagnosis rows to train on")
     gen_spec = lookup("generators", generator)
-    w_spec = lookup("weightings", weighting)
+    lookup("weightings", weighting)  # an unknown name fails before any work
     used = np.unique(cohort.codes)
     own = frequent_codes(cohort, own_code_min_visits) if own_code_min_visits > 0 else []
     hierarchy = Hierarchy.from_codes(
@@ -89,10 +90,10 @@ def train(
         generator, weighting, cohort.n_patients, cohort.n_visits, hierarchy.n_codes,
         hierarchy.n_categories,
     )
+    # Stage 2 first: a bad weighting parameter fails before Stage 1 has trained.
+    code_weights = build_weights(weighting, hierarchy, cohort, weighting_params)
     stage1 = gen_spec.load()(**dict(generator_params or {}))
     stage1.fit(cohort, hierarchy, seed=seed)
-    params = {**dict(w_spec.defaults), **dict(weighting_params or {})}
-    code_weights = w_spec.build(hierarchy, cohort, **params)
     first = cohort.patient_offsets[:-1][cohort.visits_per_patient > 0]
     demographics = DemographicsDistribution.from_arrays(cohort.age[first], cohort.sex[first])
     model = HiergenModel(
@@ -100,7 +101,7 @@ def train(
         generator,
         hierarchy,
         code_weights.weights,
-        weighting={"name": weighting, "params": dict(code_weights.params or params)},
+        weighting={"name": weighting, "params": dict(code_weights.params)},
         demographics=demographics,
         summary=training_summary(cohort, hierarchy, seed=seed, **dict(source or {})),
         context=_stored_context(code_weights),

@@ -8,6 +8,7 @@ name, checks its parameters and its output.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -125,7 +126,7 @@ def build_weights(
     effective = {**spec.defaults, **given}
     result = validate_code_weights(spec.build(hierarchy, cohort, **effective), hierarchy, name)
     if not result.params and effective:
-        result = CodeWeights(result.weights, effective)
+        result = dataclasses.replace(result, params=effective)  # keeps tables, sampler
     return result
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,18 +11,6 @@ from typing import Any
 import hiergen
 from hiergen.plugins import GeneratorSpec, WeightingSpec
 from hiergen.plugins.records import CodeWeights
-
-#: Parameters of the ``code_head`` strategy (see :func:`build_code_head`).
-CODE_HEAD_DEFAULTS: dict[str, Any] = {
-    "dim": 48,
-    "hidden": 128,
-    "epochs": 5,
-    "batch": 256,
-    "lr": 3e-3,
-    "seed": 0,
-    "autoregressive": True,
-    "min_visits": 20,
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,28 +20,34 @@ class SamplerWeights(CodeWeights):
     sampler: Any = None
 
 
-def build_code_head(hierarchy: Any, cohort: Any, **params: Any) -> SamplerWeights:
+def build_code_head(hierarchy: Any, cohort: Any, *, dim: int = 48, hidden: int = 128,
+                    epochs: int = 5, batch: int = 256, lr: float = 3e-3, seed: int = 0,
+                    autoregressive: bool = True, min_visits: int = 20) -> SamplerWeights:
     """Train the neural code head (:mod:`hiergen_torch.code_head`) on ``cohort``: each code
     given its category, the visit's other categories, the stratum and (``autoregressive``)
-    the codes drawn before it, categories drawn most frequent first."""
+    the codes drawn before it, categories drawn most frequent first; the stratified weights
+    (``min_visits``) are stored beside it."""
     from hiergen.context.tables import category_rank
     from hiergen.weighting.stratified import build_stratified
     from hiergen_torch.code_head import fit_code_head
 
     if cohort is None:
         raise ValueError("weighting 'code_head': needs a training cohort, got cohort=None")
-    p = {**CODE_HEAD_DEFAULTS, **params}
-    unknown = sorted(set(p) - set(CODE_HEAD_DEFAULTS))
-    if unknown:
-        raise ValueError(f"weighting 'code_head': unknown parameter {unknown[0]!r}; known: "
-                         f"{', '.join(CODE_HEAD_DEFAULTS)}")
-    base = build_stratified(hierarchy, cohort, min_visits=p["min_visits"])
+    head = {"dim": dim, "hidden": hidden, "epochs": epochs, "batch": batch, "lr": lr,
+            "seed": seed}
+    base = build_stratified(hierarchy, cohort, min_visits=min_visits)
     rank = category_rank(hierarchy, cohort, "frequency")
-    sampler = fit_code_head(
-        hierarchy, cohort, rank, autoregressive=bool(p["autoregressive"]), dim=p["dim"],
-        hidden=p["hidden"], epochs=p["epochs"], batch=p["batch"], lr=p["lr"], seed=p["seed"],
-    )
-    return SamplerWeights(base.weights, p, sampler)
+    sampler = fit_code_head(hierarchy, cohort, rank, autoregressive=bool(autoregressive),
+                            **head)
+    params = {**head, "autoregressive": bool(autoregressive), "min_visits": min_visits}
+    return SamplerWeights(base.weights, params, sampler)
+
+
+#: Parameters of the ``code_head`` strategy and their defaults (:func:`build_code_head`'s).
+CODE_HEAD_DEFAULTS: dict[str, Any] = {
+    name: p.default for name, p in inspect.signature(build_code_head).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+}
 
 
 def load_code_head(directory: Path) -> Any:
