@@ -124,11 +124,12 @@ def test_greedy_acyclic_order_keeps_the_heavy_edges_forward() -> None:
     from hiergen.context.tables import _greedy_acyclic_order
 
     # A cycle 0 -> 1 -> 2 -> 0 with the light edge 2 -> 0: breaking it there keeps 5 + 4.
-    w = np.zeros((3, 3))
-    w[0, 1], w[1, 2], w[2, 0] = 5.0, 4.0, 1.0
-    assert _greedy_acyclic_order(w, np.array([2, 1, 0])).tolist() == [0, 1, 2]
-    # No edges: the tie order.
-    assert _greedy_acyclic_order(np.zeros((3, 3)), np.array([2, 0, 1])).tolist() == [2, 0, 1]
+    src, dst, w = np.array([0, 1, 2]), np.array([1, 2, 0]), np.array([5.0, 4.0, 1.0])
+    assert _greedy_acyclic_order(src, dst, w, np.array([2, 1, 0])).tolist() == [0, 1, 2]
+    # No edges (a self-loop does not count): the tie order.
+    loop = np.array([1])
+    assert _greedy_acyclic_order(loop, loop, np.array([9.0]), np.array([2, 0, 1])).tolist() == [
+        2, 0, 1]
 
 
 def test_reference_reproduces_the_link(link: tuple[Hierarchy, Cohort]) -> None:

@@ -184,15 +184,15 @@ def category_rank(
     cohort: Cohort,
     order: str = "frequency",
     score_by: F64 | None = None,
-    pair_weights: F64 | None = None,
+    pair_edges: tuple[I64, I64, F64] | None = None,
 ) -> I32:
     """Draw order of the categories: rank 0 is drawn first.
 
     ``frequency``: most visits first. ``informative``: categories whose codes are the most
     useful context for the others (sum of their tables' scores as context, ``score_by``)
-    first, ties by frequency. ``pairwise``: an order learned from ``pair_weights[a, b]``, the
-    score of the tables of category ``b`` whose context is a code of ``a`` (what drawing ``a``
-    before ``b`` gains): the greedy heuristic for a maximum acyclic subgraph (Eades, Lin &
+    first, ties by frequency. ``pairwise``: an order learned from ``pair_edges`` (a, b, w): w
+    the score of a table of category b whose context is a code of category a (what drawing a
+    before b gains): the greedy heuristic for a maximum acyclic subgraph (Eades, Lin &
     Smyth 1993) repeatedly takes the category whose remaining outgoing weight exceeds its
     incoming weight the most, ties by frequency.
     """
@@ -205,8 +205,8 @@ def category_rank(
     by_frequency = np.lexsort((np.arange(freq.size), -freq))
     if order == "informative" and score_by is not None:
         perm = np.lexsort((np.arange(freq.size), -freq, -score_by))
-    elif order == "pairwise" and pair_weights is not None:
-        perm = _greedy_acyclic_order(pair_weights, by_frequency)
+    elif order == "pairwise" and pair_edges is not None:
+        perm = _greedy_acyclic_order(*pair_edges, by_frequency)
     else:
         perm = by_frequency
     rank = np.empty(hierarchy.n_categories, dtype=np.int32)
@@ -214,26 +214,36 @@ def category_rank(
     return rank
 
 
-def _greedy_acyclic_order(weights: F64, tie_order: I64) -> I64:
-    """Order of the nodes of a weighted digraph (``weights[a, b]``: edge a -> b) that keeps
-    much weight pointing forward: take the node with the largest outgoing minus incoming
-    weight among those left, ties by their place in ``tie_order``."""
-    n = weights.shape[0]
-    w = np.array(weights, dtype=np.float64)
-    np.fill_diagonal(w, 0.0)
+def _greedy_acyclic_order(src: I64, dst: I64, weight: F64, tie_order: I64) -> I64:
+    """Order of the nodes ``tie_order`` holds, of a weighted digraph given by its edges
+    (``src[e] -> dst[e]``, weight ``weight[e]``; repeats add up, self-loops do not count), that
+    keeps much weight pointing forward: take the node with the largest outgoing minus incoming
+    weight among those left, ties by their place in ``tie_order``. Memory grows with the edges,
+    not with the square of the nodes."""
+    n = tie_order.size
+    keep = src != dst
+    src, dst, weight = src[keep], dst[keep], np.asarray(weight, dtype=np.float64)[keep]
     tie_rank = np.empty(n, dtype=np.int64)
     tie_rank[tie_order] = np.arange(n)
-    balance = w.sum(axis=1) - w.sum(axis=0)
+    balance = np.bincount(src, weight, n) - np.bincount(dst, weight, n)
+    by_src, by_dst = np.argsort(src, kind="stable"), np.argsort(dst, kind="stable")
+    src_start = np.searchsorted(src[by_src], np.arange(n + 1))
+    dst_start = np.searchsorted(dst[by_dst], np.arange(n + 1))
     left = np.ones(n, dtype=bool)
     perm = np.empty(n, dtype=np.int64)
+    # Balances within rounding of each other are ties (updates leave residues near 0).
+    tol = 1e-9 * float(weight.sum()) if weight.size else 0.0
     for k in range(n):
         gain = np.where(left, balance, -np.inf)
-        tied = np.flatnonzero(gain == gain.max())
+        tied = np.flatnonzero(gain >= gain.max() - tol)
         pick = tied[np.argmin(tie_rank[tied])]
         perm[k] = pick
         left[pick] = False
         # Edges of the node taken no longer count for the nodes left.
-        balance += w[pick, :] - w[:, pick]
+        out = by_src[src_start[pick]:src_start[pick + 1]]
+        np.add.at(balance, dst[out], weight[out])
+        into = by_dst[dst_start[pick]:dst_start[pick + 1]]
+        np.subtract.at(balance, src[into], weight[into])
     return perm
 
 
@@ -323,11 +333,8 @@ def build_context_tables(
     sc = score[sel].astype(np.float64)
     # Informativeness of each category as context: sum of the scores its codes give others.
     informative = np.bincount(code_cat[ctx_ids], weights=sc, minlength=n_cat).astype(np.float64)
-    pair_weights = None
-    if order == "pairwise":
-        pair_weights = np.zeros((n_cat, n_cat))
-        np.add.at(pair_weights, (code_cat[ctx_ids], tables_cat.astype(np.int64)), sc)
-    rank = category_rank(hierarchy, cohort, order, informative, pair_weights)
+    pair_edges = (code_cat[ctx_ids], tables_cat.astype(np.int64), sc)
+    rank = category_rank(hierarchy, cohort, order, informative, pair_edges)
     params = {
         "min_support": support_min,
         "shrinkage": alpha,
