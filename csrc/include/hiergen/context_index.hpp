@@ -97,17 +97,16 @@ class ContextIndex {
     // Internal category labels: categories with more context tables first. The lookup
     // hashes labels, and small labels for the categories that most codes have tables for
     // halve its slots (multiplicative hashing spreads small numbers well).
+    std::vector<std::uint32_t> by_label(n_cat);  // the category of each label
     {
       std::vector<std::size_t> per_cat(n_cat, 0);
       for (std::size_t t = 0; t < n_tables; ++t) ++per_cat[static_cast<std::size_t>(category[t])];
-      std::vector<std::uint32_t> by_label(n_cat);
       std::iota(by_label.begin(), by_label.end(), 0u);
       std::stable_sort(by_label.begin(), by_label.end(), [&](std::uint32_t a, std::uint32_t b) {
         return per_cat[a] > per_cat[b];
       });
       label_.resize(n_cat);
       for (std::size_t l = 0; l < n_cat; ++l) label_[by_label[l]] = static_cast<std::uint32_t>(l);
-      unlabel_ = std::move(by_label);
     }
     // Context tables grouped by category (locality), by decreasing score within one (ties:
     // given order): among the tables of a category, the best has the lowest entry start.
@@ -125,7 +124,7 @@ class ContextIndex {
     tables_.reserve(n_str * n_cat + n_tables, bt.n_entries() + n_weights);
     for (std::size_t s = 0; s < n_str; ++s)
       for (std::size_t l = 0; l < n_cat; ++l) {
-        const TableRef& r = bt.tables()[base_->table_id(s, unlabel_[l])];
+        const TableRef& r = bt.tables()[base_->table_id(s, by_label[l])];
         tables_.add_table(bt.effective_weights() + r.start, r.size, r.base,
                           ZeroWeightPolicy::kUniform);
       }
@@ -170,7 +169,7 @@ class ContextIndex {
     return (tables_.n_tables() + ctx_refs_.size()) * sizeof(TableRef) +
            tables_.n_entries() * (sizeof(AliasEntry) + sizeof(double)) + lookup_.nbytes() +
            rank_.size() * sizeof(std::int32_t) + has_context_.size() +
-           (label_.size() + unlabel_.size()) * sizeof(std::uint32_t);
+           label_.size() * sizeof(std::uint32_t);
   }
 
   /// Draw codes visit by visit (see CategoryIndex::sample_visits); with `use_context`, in
@@ -764,8 +763,8 @@ class ContextIndex {
   std::vector<TableRef> ctx_refs_;         ///< context tables, preferred first per category
   std::vector<std::uint8_t> has_context_;  ///< per category: has context tables
   /// Internal label of each category (base tables, context tables and lookup keys are
-  /// indexed by label; the draw state holds labels), and the category of each label.
-  std::vector<std::uint32_t> label_, unlabel_;
+  /// indexed by label; the draw state holds labels).
+  std::vector<std::uint32_t> label_;
   std::vector<std::int32_t> rank_;
   bool distinct_ranks_ = false;  ///< no two categories share a rank
   bool small_ranks_ = false;  ///< every rank in [0, 2^23): (rank << 8 | position) fits int32
