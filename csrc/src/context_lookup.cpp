@@ -2,6 +2,7 @@
 // a target attribute, so the rest of the library needs no special compiler flags).
 #include "hiergen/context_lookup.hpp"
 
+#include <algorithm>
 #include <atomic>
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
@@ -27,6 +28,9 @@ void merge_scalar(const ContextLookup& lookup, const std::uint32_t* cat,
 }
 
 #ifdef HIERGEN_AVX2_KERNELS
+/// Up to this many columns (codes) are decoded at a time.
+constexpr std::size_t kAvx2Blocks = 8;
+
 template <bool Assign>
 __attribute__((target("avx2"))) void merge_avx2(const ContextLookup& lookup,
                                                 const std::uint32_t* cat,
@@ -45,30 +49,42 @@ __attribute__((target("avx2"))) void merge_avx2(const ContextLookup& lookup,
   // Clamps: the padding columns may hold any category and code.
   const __m256i last_code = _mm256_set1_epi32(static_cast<int>(lookup.n_codes() - 1));
   const __m256i last_cat = _mm256_set1_epi32(static_cast<int>(lookup.n_categories() - 1));
-  std::size_t g = 0;
-  for (; g + 8 <= n; g += 8) {
-    // The regions of the eight codes, and their hashes (vpermd reads the low 3 index bits).
-    const __m256i d = _mm256_min_epu32(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(code + g)), last_code);
-    const __m256i region = _mm256_i32gather_epi32(regions, d, 4);
-    const __m256i off = _mm256_srli_epi32(region, ContextLookup::kOffsetShift);
-    const __m256i shift = _mm256_and_si256(region, shift_mask);
-    const __m256i mul = _mm256_mullo_epi32(
-        _mm256_permutevar8x32_epi32(mul_low, _mm256_srli_epi32(region, ContextLookup::kShiftBits)),
-        _mm256_permutevar8x32_epi32(
-            mul_high, _mm256_srli_epi32(region, ContextLookup::kShiftBits + 3)));
-    for (std::size_t r = 0; r < rows; ++r) {
-      const std::size_t at = r * stride + g;
-      const __m256i c = _mm256_min_epu32(
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cat + at)), last_cat);
-      const __m256i slot = _mm256_add_epi32(off, _mm256_srlv_epi32(_mm256_mullo_epi32(c, mul), shift));
-      const __m256i x = _mm256_xor_si256(_mm256_i32gather_epi32(slots, slot, 4),
-                                         _mm256_sll_epi32(c, index_shift));
-      auto* b = reinterpret_cast<__m256i*>(best + at);
-      _mm256_storeu_si256(b, Assign ? x : _mm256_min_epu32(_mm256_loadu_si256(b), x));
+  const std::size_t full = n & ~std::size_t{7};
+  for (std::size_t g0 = 0; g0 < full; g0 += 8 * kAvx2Blocks) {
+    const std::size_t nb = std::min(kAvx2Blocks, (full - g0) / 8);
+    // First the regions of all the codes (first slot, multiplier, shift), eight at a time;
+    // then row by row, the lookups of every block. The gathers of a row are independent, so
+    // their cache misses overlap; block by block, each block's first gather waited on its
+    // region. (Replaying the NHDS benchmark's calls: 2.4-2.8 TSC ticks per lookup against
+    // 3.2-4.2 block by block.)
+    __m256i off[kAvx2Blocks], shift[kAvx2Blocks], mul[kAvx2Blocks];
+    for (std::size_t b = 0; b < nb; ++b) {
+      const __m256i d = _mm256_min_epu32(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(code + g0 + 8 * b)), last_code);
+      const __m256i region = _mm256_i32gather_epi32(regions, d, 4);
+      off[b] = _mm256_srli_epi32(region, ContextLookup::kOffsetShift);
+      shift[b] = _mm256_and_si256(region, shift_mask);
+      // vpermd reads the low 3 index bits.
+      mul[b] = _mm256_mullo_epi32(
+          _mm256_permutevar8x32_epi32(mul_low, _mm256_srli_epi32(region, ContextLookup::kShiftBits)),
+          _mm256_permutevar8x32_epi32(
+              mul_high, _mm256_srli_epi32(region, ContextLookup::kShiftBits + 3)));
     }
+    for (std::size_t r = 0; r < rows; ++r)
+      for (std::size_t b = 0; b < nb; ++b) {
+        const std::size_t at = r * stride + g0 + 8 * b;
+        const __m256i c = _mm256_min_epu32(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cat + at)), last_cat);
+        const __m256i slot =
+            _mm256_add_epi32(off[b], _mm256_srlv_epi32(_mm256_mullo_epi32(c, mul[b]), shift[b]));
+        const __m256i x = _mm256_xor_si256(_mm256_i32gather_epi32(slots, slot, 4),
+                                           _mm256_sll_epi32(c, index_shift));
+        auto* bp = reinterpret_cast<__m256i*>(best + at);
+        _mm256_storeu_si256(bp, Assign ? x : _mm256_min_epu32(_mm256_loadu_si256(bp), x));
+      }
   }
-  if (g < n) merge_scalar<Assign>(lookup, cat + g, code + g, best + g, n - g, rows, stride);
+  if (full < n)
+    merge_scalar<Assign>(lookup, cat + full, code + full, best + full, n - full, rows, stride);
 }
 
 bool cpu_has_avx2() noexcept {
