@@ -34,7 +34,7 @@ from hiergen.cli.commands._options import parse_pairs, read_config
 @click.option("--own-code-min-visits", "own_min", type=click.IntRange(min=0),
               help="Codes held by at least this many training visits become categories of "
                    "their own, so that Stage 1 models them directly (default 0: off; the "
-                   "shipped NHDS model uses 1000, about 0.8%% of its visits).")
+                   "shipped NHDS model uses 1000, about 0.8% of its visits).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing model directory.")
 def command(
     data: Path,
