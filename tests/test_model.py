@@ -222,7 +222,7 @@ def _write_flat_table(path: Path, n_patients: int = 300) -> None:
 
 @pytest.fixture(scope="module")
 def context_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model trained through ``hiergen train --weighting context``."""
+    """A model trained through ``hiergen train`` with its default weighting, ``context``."""
     from click.testing import CliRunner
 
     from hiergen.cli.main import cli
@@ -232,7 +232,7 @@ def context_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = CliRunner().invoke(
         cli,
         ["train", str(root / "table.csv"), "--format", "table", "--generator", "markov",
-         "--weighting", "context", "--weighting-param", "min_support=5", "-p", "order=1",
+         "--weighting-param", "min_support=5", "-p", "order=1",
          "-o", str(root / "model")],
         catch_exceptions=False,
     )

@@ -20,6 +20,10 @@ from hiergen.model import HiergenModel
 from hiergen.plugins.registry import get as lookup
 from hiergen.weighting import build_weights
 
+#: The Stage-2 strategy of a model trained without one named: context-aware tables, the
+#: best Stage 2 on the oracle protocol (README, "Stage 2 alone") and the shipped model's.
+DEFAULT_WEIGHTING = "context"
+
 logger = logging.getLogger(__name__)
 
 
@@ -57,7 +61,7 @@ def train(
     out_dir: str | Path | None = None,
     *,
     generator: str = "markov",
-    weighting: str = "frequency",
+    weighting: str = DEFAULT_WEIGHTING,
     generator_params: Mapping[str, Any] | None = None,
     weighting_params: Mapping[str, Any] | None = None,
     seed: int = 0,

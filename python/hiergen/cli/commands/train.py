@@ -15,7 +15,10 @@ from hiergen.cli.commands._options import parse_pairs, read_config
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @click.option("-f", "--format", "fmt", help="Loader name: nhds, mimic3, mimic4, meds, table, ...")
 @click.option("-g", "--generator", help="Stage-1 generator name (default: markov).")
-@click.option("-w", "--weighting", help="Stage-2 weighting strategy name (default: frequency).")
+@click.option("-w", "--weighting",
+              help="Stage-2 weighting strategy name (default: context, each category's codes "
+                   "conditioned on the codes already drawn in the visit; frequency: the "
+                   "category's own code frequencies).")
 @click.option(
     "-o", "--output", "out", required=True, type=click.Path(path_type=Path),
     help="Model directory to write.",
@@ -55,9 +58,9 @@ def command(
     \b
     Example:
       hiergen train NHDS10.PU.txt.bz2 --format nhds --generator markov \\
-          --weighting frequency -o my_model/
+          --weighting context -o my_model/
     """
-    from hiergen.train import train_from_path
+    from hiergen.train import DEFAULT_WEIGHTING, train_from_path
 
     cfg = read_config(config)
     fmt = fmt or cfg.get("format")
@@ -76,7 +79,7 @@ def command(
         format=fmt,
         loader_options=l_opts,
         generator=generator or cfg.get("generator", "markov"),
-        weighting=weighting or cfg.get("weighting", "frequency"),
+        weighting=weighting or cfg.get("weighting", DEFAULT_WEIGHTING),
         generator_params=gen_params,
         weighting_params=w_params,
         seed=seed if seed is not None else int(cfg.get("seed", 0)),
