@@ -33,8 +33,8 @@ def build_code_head(hierarchy: Any, cohort: Any, *, dim: int = 48, hidden: int =
 
     if cohort is None:
         raise ValueError("weighting 'code_head': needs a training cohort, got cohort=None")
-    head = {"dim": dim, "hidden": hidden, "epochs": epochs, "batch": batch, "lr": lr,
-            "seed": seed}
+    head: dict[str, Any] = {"dim": dim, "hidden": hidden, "epochs": epochs, "batch": batch,
+                            "lr": lr, "seed": seed}
     base = build_stratified(hierarchy, cohort, min_visits=min_visits)
     rank = category_rank(hierarchy, cohort, "frequency")
     sampler = fit_code_head(hierarchy, cohort, rank, autoregressive=bool(autoregressive),

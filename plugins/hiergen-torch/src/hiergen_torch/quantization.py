@@ -47,4 +47,4 @@ def quantize_int8(model: M) -> M:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
         quantized = quantize_dynamic(source, {nn.Linear, nn.LSTM}, dtype=torch.qint8)
-    return quantized  # type: ignore[no-any-return]
+    return quantized
