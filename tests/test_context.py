@@ -95,6 +95,41 @@ def test_tables_capture_the_link(link: tuple[Hierarchy, Cohort]) -> None:
         tables.table(cat_585, hierarchy.code_id("401.9"))
 
 
+def test_pair_chunks_cover_every_pair_once() -> None:
+    from hiergen.context.tables import ordered_pairs, pair_chunks
+
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(0, 9, size=400)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    ids = rng.integers(0, 50, size=int(offsets[-1])).astype(np.int64)
+    whole = np.stack(ordered_pairs(ids, offsets), 1)
+    # 30 pairs a chunk: a visit of 8 rows (56 pairs) makes a chunk alone.
+    parts = []
+    for visit, a, b in pair_chunks(ids, offsets, max_pairs=30):
+        assert visit.size <= 30 or np.unique(visit).size == 1
+        parts.append(np.stack([visit, a, b], 1))
+    got = np.concatenate(parts)
+    key = lambda x: np.lexsort(x.T[::-1])  # noqa: E731
+    assert got.shape == whole.shape
+    assert (got[key(got)] == whole[key(whole)]).all()
+
+
+def test_tables_do_not_depend_on_the_chunking(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hiergen.context.tables as tables_module
+
+    rng = np.random.default_rng(5)
+    visits = [list(rng.choice(ORDER_VOCAB, size=rng.integers(1, 5), replace=False))
+              for _ in range(600)]
+    hierarchy = Hierarchy.from_codes(ORDER_VOCAB)
+    cohort = make_cohort(visits, ORDER_VOCAB)
+    whole = build_context_tables(hierarchy, cohort, min_support=5)
+    monkeypatch.setattr(tables_module, "PAIRS_PER_CHUNK", 7)
+    chunked = build_context_tables(hierarchy, cohort, min_support=5)
+    assert whole.n_tables > 0
+    for name in ("category", "context", "support", "score", "weights", "rank"):
+        assert np.array_equal(getattr(whole, name), getattr(chunked, name)), name
+
+
 # 585's codes say more about 250's code than the reverse (KL log 3 and log 1.5 against log 2
 # twice), and 401.9 points at 250.00; by frequency 250 (300 visits) is drawn first.
 ORDER_VOCAB = ("250.00", "250.40", "585.3", "585.9", "401.9")

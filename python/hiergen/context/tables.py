@@ -12,6 +12,7 @@ Tables are stored flat (CSR over their categories' code ranges), sorted by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +180,29 @@ def ordered_pairs(ids: I64, offsets: I64) -> tuple[I64, I64, I64]:
     return np.concatenate(visits), np.concatenate(firsts), np.concatenate(seconds)
 
 
+#: Ordered pairs per chunk of :func:`pair_chunks` (bounds the memory of building tables).
+PAIRS_PER_CHUNK = 4_000_000
+
+
+def pair_chunks(ids: I64, offsets: I64,
+                max_pairs: int | None = None) -> Iterator[tuple[I64, I64, I64]]:
+    """:func:`ordered_pairs` of consecutive runs of visits, each of about ``max_pairs`` pairs
+    (default ``PAIRS_PER_CHUNK``; a visit of more pairs alone)."""
+    if max_pairs is None:
+        max_pairs = PAIRS_PER_CHUNK
+    lengths = np.diff(offsets)
+    ends = np.cumsum(lengths * (lengths - 1))
+    v0, n = 0, lengths.size
+    while v0 < n:
+        base = ends[v0 - 1] if v0 else 0
+        v1 = max(int(np.searchsorted(ends, base + max_pairs, side="right")), v0 + 1)
+        v1 = min(v1, n)
+        visit, first, second = ordered_pairs(ids[offsets[v0]:offsets[v1]],
+                                             offsets[v0:v1 + 1] - offsets[v0])
+        yield visit + v0, first, second
+        v0 = v1
+
+
 def category_rank(
     hierarchy: Hierarchy,
     cohort: Cohort,
@@ -285,27 +309,30 @@ def build_context_tables(
         np.repeat(1.0 / sizes, sizes),
     )
 
-    visit, ctx, code = ordered_pairs(ids, cohort.visit_offsets)
-    cat = code_cat[code]
-    # Support: distinct visits per (category, context).
-    table_key = cat * n_codes + ctx
-    vk = np.unique(visit * (n_cat * n_codes) + table_key)
-    keys, support = np.unique(vk % (n_cat * n_codes), return_counts=True)
+    n_keys = n_cat * n_codes
+    # Support: distinct visits per (category, context), chunk by chunk of visits.
+    keys, support = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    for visit, ctx, code in pair_chunks(ids, cohort.visit_offsets):
+        vk = np.unique(visit * n_keys + code_cat[code] * n_codes + ctx)
+        k, c = np.unique(vk % n_keys, return_counts=True)
+        keys, inverse = np.unique(np.concatenate([keys, k]), return_inverse=True)
+        support = np.bincount(inverse, weights=np.concatenate([support, c]),
+                              minlength=keys.size).astype(np.int64)
     keep = support >= support_min
     keys, support = keys[keep], support[keep]
-    # Pair counts of (table, code) for the kept tables.
-    t_of_pair = np.searchsorted(keys, table_key)
-    t_of_pair = np.minimum(t_of_pair, max(keys.size - 1, 0))
-    if keys.size:
-        mask = keys[t_of_pair] == table_key
-    else:
-        mask = np.zeros(table_key.size, dtype=bool)
     t_cat = (keys // n_codes).astype(np.int64)
     t_size = sizes[t_cat]
     t_off = np.zeros(keys.size + 1, dtype=np.int64)
     np.cumsum(t_size, out=t_off[1:])
-    flat_pos = t_off[t_of_pair[mask]] + (code[mask] - hierarchy.offsets[cat[mask]])
-    counts = np.bincount(flat_pos, minlength=int(t_off[-1])).astype(np.float64)
+    # Pair counts of (table, code) for the kept tables.
+    counts = np.zeros(int(t_off[-1]), dtype=np.float64)
+    for _, ctx, code in pair_chunks(ids, cohort.visit_offsets) if keys.size else ():
+        cat = code_cat[code]
+        table_key = cat * n_codes + ctx
+        t_of_pair = np.minimum(np.searchsorted(keys, table_key), keys.size - 1)
+        mask = keys[t_of_pair] == table_key
+        flat_pos = t_off[t_of_pair[mask]] + (code[mask] - hierarchy.offsets[cat[mask]])
+        counts += np.bincount(flat_pos, minlength=counts.size)
     totals = np.add.reduceat(counts, t_off[:-1]) if keys.size else np.zeros(0)
     table_of_entry = np.repeat(np.arange(keys.size), t_size)
     code_of_entry = (
