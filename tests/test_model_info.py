@@ -108,6 +108,14 @@ def test_cli_bad_category_names_it(model_dir: Path) -> None:
     assert "category '999' is not in the model" in r.output and "--category" in r.output
 
 
+def test_cli_names_the_option_when_the_model_has_no_tables(tmp_path: Path) -> None:
+    out = tmp_path / "freq"
+    train(make_cohort(VISITS, LINK_VOCAB), out, weighting="frequency")
+    r = CliRunner().invoke(cli, ["info", str(out), "--category", "585"])
+    assert r.exit_code == 2
+    assert "Invalid value for --category" in r.output and "no context tables" in r.output
+
+
 def test_cli_default_model() -> None:
     r = CliRunner().invoke(cli, ["info", "--json"])
     assert r.exit_code == 0, r.output

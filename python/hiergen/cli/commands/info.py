@@ -35,14 +35,14 @@ def command(model_dir: Path | None, categories: tuple[str, ...], contexts: tuple
     model = HiergenModel.load(model_dir)
     info = describe(model)
     listings: list[tuple[str, str, list]] = []
-    try:
-        for c in categories:
-            listings.append(("category", c, context_rows(model, category=c, top=top)))
-        for d in contexts:
-            listings.append(("context", d, context_rows(model, context=d, top=top)))
-    except ValueError as exc:
-        hint = "--category" if "category" in str(exc) else "--context"
-        raise click.BadParameter(str(exc), param_hint=hint) from None
+    for by, keys in (("category", categories), ("context", contexts)):
+        for key in keys:
+            try:
+                rows = (context_rows(model, category=key, top=top) if by == "category"
+                        else context_rows(model, context=key, top=top))
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint=f"--{by}") from None
+            listings.append((by, key, rows))
     if as_json:
         info["tables"] = [{"by": by, "key": key, "rows": rows} for by, key, rows in listings]
         click.echo(json.dumps(info, indent=2))
