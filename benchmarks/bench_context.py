@@ -85,17 +85,18 @@ def main() -> None:
         max_tables=args.max_tables,
     )
     t_build = time.perf_counter() - t0
+    index = context_index(strat, tables, core=core)
 
     if not args.speed_only:
-        fidelity_rows(args, core, train, held, hierarchy, cats, vo, strata, freq, strat, tables)
-    speed_rows(args, core, tables, strat, cats, vo, strata, t_build)
+        fidelity_rows(args, core, index, train, held, hierarchy, cats, vo, strata, freq, strat,
+                      tables)
+    speed_rows(args, core, index, tables, strat, cats, vo, strata, t_build)
 
 
-def fidelity_rows(args: argparse.Namespace, core: Any, train: Cohort, held: Cohort,
-                  hierarchy: Hierarchy, cats: np.ndarray, vo: np.ndarray, strata: np.ndarray,
-                  freq: np.ndarray, strat: np.ndarray, tables: Any) -> None:
+def fidelity_rows(args: argparse.Namespace, core: Any, index: Any, train: Cohort,
+                  held: Cohort, hierarchy: Hierarchy, cats: np.ndarray, vo: np.ndarray,
+                  strata: np.ndarray, freq: np.ndarray, strat: np.ndarray, tables: Any) -> None:
     """The oracle-protocol rows: context-free, stratified and context-aware side by side."""
-    index = context_index(strat, tables, core=core)
     free_freq = core.CategoryIndex(hierarchy.offsets, freq, zero_weight="uniform")
     print(f"\n{'Stage 2 (oracle Stage 1)':58s} {'uni R2':>8s} {'pair R2':>8s}")
     real_codes = train.code_ids_in(hierarchy)
@@ -135,15 +136,15 @@ def fidelity_rows(args: argparse.Namespace, core: Any, train: Cohort, held: Coho
             print(f"{name:58s} {scores(held, train, hierarchy, codes)}")
 
 
-def speed_rows(args: argparse.Namespace, core: Any, tables: Any, strat: np.ndarray,
-               cats: np.ndarray, vo: np.ndarray, strata: np.ndarray, t_build: float) -> None:
+def speed_rows(args: argparse.Namespace, core: Any, index: Any, tables: Any,
+               strat: np.ndarray, cats: np.ndarray, vo: np.ndarray, strata: np.ndarray,
+               t_build: float) -> None:
     """Sizes of the tables, then ns per code of this build (and the baseline) on the oracle
     visits tiled ``--tile`` times and, with ``--generated``, on generated visits."""
     import tempfile
 
     from hiergen.context import save_context_tables
 
-    index = context_index(strat, tables, core=core)
     with tempfile.TemporaryDirectory() as tmp:
         on_disk = save_context_tables(tables, tmp, compact=True).stat().st_size
     print(f"\ncontext tables: {tables.n_tables:,} (min_support {args.min_support}, max_tables "

@@ -91,27 +91,28 @@ class CodeHead(nn.Module):
         self.n_categories = n_categories
         self.n_codes = n_codes
 
-    def context(self, cats: torch.Tensor, strata: torch.Tensor,
-                slot: int | None = None) -> torch.Tensor:
-        """Features from the visit alone, ``cats`` (B, L) padded with n_categories: (B, L, F),
-        or (B, F) for one ``slot``."""
-        total, n = self.visit_totals(cats)
-        if slot is not None:
-            return self.slot_features(total, n, cats[:, slot], strata)
-        own = cats
-        return self.slot_features(total.unsqueeze(1), n.unsqueeze(1), own,
-                                  strata.unsqueeze(1).expand_as(own))
+    def context(self, cats: torch.Tensor, strata: torch.Tensor) -> torch.Tensor:
+        """Features from the visit alone of every slot of ``cats`` (B, L), padded with
+        n_categories: (B, L, F)."""
+        e = self.ctx(cats)  # each slot's own embedding, and summed, the visit's
+        return self.slot_features(e.sum(1, keepdim=True), self.visit_lengths(cats).unsqueeze(1),
+                                  cats, strata.unsqueeze(1).expand_as(cats), mine=e)
+
+    def visit_lengths(self, cats: torch.Tensor) -> torch.Tensor:
+        """Number of real slots of each visit of ``cats`` (B, L): (B, 1)."""
+        return (cats != self.n_categories).sum(1, keepdim=True)
 
     def visit_totals(self, cats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sum of each visit's category embeddings (B, dim) and its number of slots (B, 1)."""
-        n = (cats != self.n_categories).sum(1, keepdim=True)
-        return self.ctx(cats).sum(1), n
+        return self.ctx(cats).sum(1), self.visit_lengths(cats)
 
     def slot_features(self, total: torch.Tensor, n: torch.Tensor, own: torch.Tensor,
-                      strata: torch.Tensor) -> torch.Tensor:
+                      strata: torch.Tensor, mine: torch.Tensor | None = None) -> torch.Tensor:
         """Features of slots of category ``own`` in visits of ``visit_totals`` (total, n):
-        the category, the mean of the visit's other categories, the stratum."""
-        others = (total - self.ctx(own)) / (n - 1).clamp(min=1)
+        the category, the mean of the visit's other categories, the stratum. ``mine``: the
+        slots' own ``ctx`` embeddings, where the caller has them."""
+        mine = self.ctx(own) if mine is None else mine
+        others = (total - mine) / (n - 1).clamp(min=1)
         own_e = self.cat(own.clamp(max=self.n_categories - 1))
         return torch.cat([own_e, others, self.strat(strata)], -1)
 
