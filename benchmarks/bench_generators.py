@@ -236,13 +236,12 @@ def protocol_metrics(
     from hiergen.evaluate import evaluate
     from hiergen.evaluate.privacy import copy_rate
     from hiergen.model import HiergenModel
-    from hiergen.plugins.registry import registry
+    from hiergen.weighting import build_weights
 
-    spec = registry("weightings")[weighting]
-    params = {**dict(spec.defaults), **(weighting_params or {})}
+    params = dict(weighting_params or {})
     if weighting == "context" and weighting_params is None:
         params.update(CONTEXT_PARAMS)
-    built = spec.build(hierarchy, train, **params)
+    built = build_weights(weighting, hierarchy, train, params)
     tables = getattr(built, "tables", None)
     model = HiergenModel(gen, "markov", hierarchy, built.weights,
                          context=None if tables is None else as_stored(tables),
