@@ -74,6 +74,10 @@ def main() -> None:
                     help="share of the --calm-rounds with the fastest canaries reported as "
                          "the calm rounds")
     args = ap.parse_args()
+    if args.calm_rounds < 0:
+        ap.error(f"--calm-rounds must be 0 or more, got {args.calm_rounds}")
+    if not 0 < args.calm_share <= 1:
+        ap.error(f"--calm-share must be in (0, 1], got {args.calm_share}")
     core = importlib.import_module(args.core)
 
     t0 = time.perf_counter()
