@@ -219,7 +219,7 @@ def speed_rows(args: argparse.Namespace, core: Any, index: Any, tables: Any,
     if args.calm_rounds:
         calm_rounds("Oracle visits", indexes, big, big_vo, big_st, flat_st, args)
     if args.generated:
-        generated_speed(args.generated, args.repeats, core, args.baseline_core, args)
+        generated_speed(args, core)
 
 
 def calm_rounds(workload: str, indexes: dict[str, Any], cats: np.ndarray, vo: np.ndarray,
@@ -267,21 +267,22 @@ def calm_rounds(workload: str, indexes: dict[str, Any], cats: np.ndarray, vo: np
               f"{statistics.median(noise[tag]):.2f}, best round {min(times[tag]):5.2f})")
 
 
-def generated_speed(n: int, repeats: int, core: Any, baseline_core: str | None,
-                    args: argparse.Namespace) -> None:
-    """Context-aware ns per code on visits the shipped default model generates (its own
-    tables): the workload of ``hiergen generate``, where many categories have no tables."""
+def generated_speed(args: argparse.Namespace, core: Any) -> None:
+    """Context-aware ns per code on ``--generated`` patients of the shipped default model
+    (its own tables): the workload of ``hiergen generate``, where many categories have no
+    tables. Builds keyed as in ``speed_rows``: "" this build, "baseline " the other."""
     from hiergen.model import load_model
 
     model = load_model()
+    n, repeats = args.generated, args.repeats
     stage1 = model.generate_shard(0, 0, n, seed=1).stage1
     cats = np.ascontiguousarray(stage1.categories, dtype=np.int32)
     vo = np.ascontiguousarray(stage1.visit_offsets, dtype=np.int64)
     st = stratum(stage1.visit_sex, stage1.visit_age)
     w = model.weights if model.stratified else model.weights[0]
-    mods = {"this build": core}
-    if baseline_core:
-        mods["baseline"] = importlib.import_module(baseline_core)
+    mods = {"": core}
+    if args.baseline_core:
+        mods["baseline "] = importlib.import_module(args.baseline_core)
     indexes = {
         tag: context_index(
             mod.CategoryIndex(model.hierarchy.offsets, w, zero_weight=model.zero_weight),
@@ -299,17 +300,15 @@ def generated_speed(n: int, repeats: int, core: Any, baseline_core: str | None,
                 t0 = time.perf_counter()
                 ix.sample_visits(cats, vo, st, seed=r, out=out, threads=threads)
                 rounds[tag].append((time.perf_counter() - t0) / cats.size * 1e9)
-        line = "  ".join(f"{tag} {statistics.median(v):6.2f} (best {min(v):5.2f})"
+        line = "  ".join(f"{tag or 'this build '}{statistics.median(v):6.2f} (best {min(v):5.2f})"
                          for tag, v in rounds.items())
-        if baseline_core:
+        if args.baseline_core:
             ratio = statistics.median(
-                b / a for a, b in zip(rounds["this build"], rounds["baseline"], strict=True))
+                b / a for a, b in zip(rounds[""], rounds["baseline "], strict=True))
             line += f"  baseline / this build {ratio:4.2f}x"
         print(f"  {threads} thread(s): {line}")
     if args.calm_rounds:
-        flat = np.repeat(st, np.diff(vo))
-        named = {("" if tag == "this build" else "baseline "): ix for tag, ix in indexes.items()}
-        calm_rounds("Generated visits", named, cats, vo, st, flat, args)
+        calm_rounds("Generated visits", indexes, cats, vo, st, np.repeat(st, np.diff(vo)), args)
 
 
 if __name__ == "__main__":

@@ -108,10 +108,13 @@ def context_rows(model: HiergenModel, *, category: str | None = None,
     names = h.categories
     offsets, table_offsets = h.offsets, t.table_offsets
     rows = []
+    shares: dict[int, np.ndarray] = {}  # per category (a listing by category repeats it)
     for i in sel:
         c = int(t.category[i])
         w = t.weights[table_offsets[i]:table_offsets[i + 1]]
-        base = base_shares(model, c)
+        if c not in shares:
+            shares[c] = base_shares(model, c)
+        base = shares[c]
         best = np.argsort(-w, kind="stable")[:codes_shown]
         rows.append({
             "category": names[c],

@@ -253,6 +253,7 @@ def sample_head(model: CodeHead, cats: torch.Tensor, strata: torch.Tensor,
     prev_sum = torch.zeros(n, model.prev.embedding_dim) if model.autoregressive else None
     offsets = model.offsets
     sizes = offsets[1:] - offsets[:-1]
+    bounds = offsets.tolist()
     vectors, bias = model.out.weight, model.bias.weight.squeeze(1)
     total, count = model.visit_totals(cats)
     for k in range(width):
@@ -289,7 +290,6 @@ def sample_head(model: CodeHead, cats: torch.Tensor, strata: torch.Tensor,
             if big.numel():
                 order = big[torch.argsort(c_m[big], stable=True)]
                 uniq, counts = torch.unique_consecutive(c_m[order], return_counts=True)
-                bounds = offsets.tolist()
                 start = 0
                 for c_id, cnt in zip(uniq.tolist(), counts.tolist(), strict=True):
                     idx = order[start:start + cnt]
